@@ -1,0 +1,92 @@
+//! `spaces-connector`: the appliance (`serve`, the default) and its console
+//! commands.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use spaces_connector::appliance::Appliance;
+use spaces_connector::cli::{Cli, Command, ServeArgs};
+use spaces_connector::console;
+use spaces_connector::service::Service;
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        None => serve(&cli.data_dir, ServeArgs::from_env()),
+        Some(Command::Serve(args)) => serve(&cli.data_dir, args),
+        Some(other) => run_console(&cli.data_dir, other),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SPACES_CONNECTOR_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn serve(data_dir: &std::path::Path, args: ServeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let service = Service::start(data_dir, &args, shutdown.clone()).await?;
+        let setup = service
+            .appliance
+            .db
+            .call(|c| spaces_connector::auth::admin::exists(c))
+            .await?;
+        println!("Spaces Connector {} is running.", spaces_connector::VERSION);
+        if setup {
+            println!("Open {} and log in.", service.url());
+        } else {
+            println!("Open {}setup to set the admin password.", service.url());
+        }
+        println!("State file: {}", service.appliance.db.path().display());
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+        service.wait().await?;
+        tracing::info!("stopped cleanly");
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn run_console(data_dir: &std::path::Path, command: Command) -> anyhow::Result<()> {
+    let appliance = Appliance::open(data_dir)?;
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::Status => console::status(&appliance, &mut out)?,
+        Command::Token(cmd) => console::token(&appliance, cmd, &mut out)?,
+        Command::Controller(cmd) => console::controller(&appliance, cmd, &mut out)?,
+        Command::ResetAdmin => console::reset_admin(&appliance, &mut out)?,
+        Command::Serve(_) => unreachable!("handled by main"),
+    }
+    Ok(())
+}

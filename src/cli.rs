@@ -1,0 +1,112 @@
+//! The command line of `spaces-connector`: `serve` (the default) and the
+//! console commands an operator runs at the VM console.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "spaces-connector",
+    version,
+    about = "Spaces Connector appliance"
+)]
+pub struct Cli {
+    /// Directory holding the state file (connector.db).
+    #[arg(
+        long,
+        env = "SPACES_CONNECTOR_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the appliance: web UI, controller sessions, cloud link (default).
+    Serve(ServeArgs),
+    /// Print the appliance's status.
+    Status,
+    /// Show, set or remove the connector token.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Add, list or remove controllers.
+    #[command(subcommand)]
+    Controller(ControllerCommand),
+    /// Remove the admin password (and all sessions); the web UI then asks
+    /// for a new one, as at first boot.
+    ResetAdmin,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// HTTPS address of the admin UI.
+    #[arg(long, env = "SPACES_CONNECTOR_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+
+    /// Optional plain-HTTP address that redirects to HTTPS (e.g. 0.0.0.0:80).
+    #[arg(long, env = "SPACES_CONNECTOR_REDIRECT_LISTEN")]
+    pub redirect_listen: Option<SocketAddr>,
+
+    /// Directory of the UI's CSS and JS (found automatically when unset).
+    #[arg(long, env = "SPACES_CONNECTOR_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+
+    /// Seconds of inactivity after which a login session ends.
+    #[arg(long, env = "SPACES_CONNECTOR_SESSION_IDLE_SECS", default_value_t = 30 * 60)]
+    pub session_idle_secs: u64,
+
+    /// Seconds after login at which a session ends regardless of use.
+    #[arg(long, env = "SPACES_CONNECTOR_SESSION_MAX_SECS", default_value_t = 12 * 60 * 60)]
+    pub session_max_secs: u64,
+}
+
+impl ServeArgs {
+    /// Serve settings from the environment and defaults alone, for when no
+    /// subcommand is given.
+    pub fn from_env() -> ServeArgs {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        Only::parse_from(["spaces-connector"]).args
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Show the stored token's tenant and cloud.
+    Show,
+    /// Check and store a token (replaces any stored one).
+    Set { token: String },
+    /// Remove the stored token.
+    Clear,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ControllerCommand {
+    /// List configured controllers.
+    List,
+    /// Add a controller.
+    Add {
+        /// A name for the controller.
+        #[arg(long)]
+        name: String,
+        /// IP address or host name.
+        #[arg(long)]
+        host: String,
+        #[arg(long, default_value_t = 16113)]
+        port: u32,
+        /// aireos or catalyst9800.
+        #[arg(long, default_value = "aireos")]
+        kind: String,
+    },
+    /// Remove a controller by id, name or address.
+    Remove { controller: String },
+}

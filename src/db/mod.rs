@@ -1,0 +1,169 @@
+//! The connector's state: one SQLite file in WAL mode.
+//!
+//! A `Db` wraps one connection behind a mutex and runs every statement on
+//! tokio's blocking pool, so no SQLite call (which may wait on the busy
+//! timeout while a console command writes) ever stalls the async runtime.
+//! The console opens its own `Db` on the same file; WAL plus the busy
+//! timeout make that safe while the service runs.
+
+mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("schema migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// Shared handle to the state file.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+/// File name of the state database inside the data directory.
+pub const DB_FILE: &str = "connector.db";
+
+impl Db {
+    /// Opens (creating if needed) `<data_dir>/<file>` and migrates it to the
+    /// current schema.
+    pub fn open_in(data_dir: &Path, file: &str) -> Result<Db, DbError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| DbError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        restrict_permissions(data_dir);
+        Db::open(&data_dir.join(file))
+    }
+
+    /// Opens the database file at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Db, DbError> {
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        migrations::apply(&mut conn)?;
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with the connection on the blocking pool. `f` may fail with
+    /// any error of a layer above the store (`E: From<DbError>`).
+    pub async fn call<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| E::from(DbError::Task(e.to_string())))?
+    }
+
+    /// Runs `f` with the connection on the current thread: for the console
+    /// and for start-up, where no runtime is serving requests yet.
+    pub fn call_blocking<T, E: From<DbError>>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut guard = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut guard)
+    }
+
+    /// Checkpoints the WAL into the main file; called on clean shutdown so
+    /// the state file is complete on its own.
+    pub fn checkpoint(&self) -> Result<(), DbError> {
+        self.call_blocking(|c| {
+            c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            Ok(())
+        })
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), DbError> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// The state holds private keys and password hashes: keep it to its owner.
+fn restrict_permissions(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_in_wal_mode_with_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_in(dir.path(), DB_FILE).unwrap();
+        db.call_blocking(|c| {
+            let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+            assert_eq!(mode, "wal");
+            let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+            assert_eq!(fk, 1);
+            Ok::<_, crate::db::DbError>(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Db::open_in(dir.path(), DB_FILE).unwrap();
+            db.call_blocking(|c| {
+                c.execute("INSERT INTO settings (key, value) VALUES ('k', 'v')", [])?;
+                Ok::<_, crate::db::DbError>(())
+            })
+            .unwrap();
+        }
+        let db = Db::open_in(dir.path(), DB_FILE).unwrap();
+        let (v, version): (String, i64) = db
+            .call_blocking(|c| {
+                let v = c.query_row("SELECT value FROM settings WHERE key = 'k'", [], |r| {
+                    r.get(0)
+                })?;
+                let version = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                Ok::<_, crate::db::DbError>((v, version))
+            })
+            .unwrap();
+        assert_eq!(v, "v");
+        assert_eq!(version, migrations::latest_version());
+    }
+}

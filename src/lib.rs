@@ -1,0 +1,23 @@
+//! Spaces Connector: the appliance library shared by the `spaces-connector`
+//! binary and its tests.
+//!
+//! The binary is thin: it parses the command line (`cli`) and either runs
+//! the service (`appliance` + `web`) or answers a console command
+//! (`console`). Everything else lives here so it can be tested without HTTP.
+
+pub mod appliance;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod console;
+pub mod controllers;
+pub mod db;
+pub mod identity;
+pub mod service;
+pub mod status;
+pub mod stored_token;
+pub mod token;
+pub mod web;
+
+/// The software version every component reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,156 @@
+//! The JSON API under `/api/v1`: everything the pages do, for scripts.
+//! Authenticated by a bearer API token or the browser session (with
+//! `X-CSRF-Token` on state-changing calls); errors have one JSON shape.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth::ApiCaller;
+use super::error::{ApiError, WebError};
+use crate::controllers::{self, Controller, ControllerInput};
+use crate::status::ApplianceStatus;
+use crate::stored_token::{self, StoredToken};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/status", get(status))
+        .route("/identity", get(identity))
+        .route("/controllers", get(list_controllers).post(add_controller))
+        .route("/controllers/{id}", delete(remove_controller))
+        .route("/token", get(get_token).put(set_token).delete(clear_token))
+        .fallback(|| async { ApiError(WebError::NotFound) })
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// `Json` whose rejections use the API's error shape.
+struct ApiJson<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(ApiError(json_rejection(rejection))),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> WebError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        WebError::TooLarge
+    } else {
+        WebError::BadRequest(r.body_text())
+    }
+}
+
+async fn status(State(state): State<AppState>, _: ApiCaller) -> ApiResult<ApplianceStatus> {
+    Ok(Json(state.appliance.status().await?))
+}
+
+#[derive(Serialize)]
+struct IdentityView {
+    key_hash: String,
+    aireos_command: String,
+    catalyst_command: String,
+    certificate_pem: String,
+}
+
+async fn identity(State(state): State<AppState>, _: ApiCaller) -> ApiResult<IdentityView> {
+    let a = &state.appliance;
+    Ok(Json(IdentityView {
+        key_hash: a.nmsp_key_hash.clone(),
+        aireos_command: a.aireos_auth_command(),
+        catalyst_command: a.catalyst_auth_command(),
+        certificate_pem: a.nmsp_identity.cert_pem.clone(),
+    }))
+}
+
+async fn list_controllers(
+    State(state): State<AppState>,
+    _: ApiCaller,
+) -> ApiResult<Vec<Controller>> {
+    Ok(Json(
+        state
+            .appliance
+            .db
+            .call(|c| controllers::list(c))
+            .await
+            .map_err(WebError::from)?,
+    ))
+}
+
+async fn add_controller(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    ApiJson(input): ApiJson<ControllerInput>,
+) -> Result<(StatusCode, Json<Controller>), ApiError> {
+    let added = state
+        .appliance
+        .db
+        .call(move |c| controllers::add(c, &input))
+        .await
+        .map_err(WebError::from)?;
+    Ok((StatusCode::CREATED, Json(added)))
+}
+
+async fn remove_controller(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Controller> {
+    Ok(Json(
+        state
+            .appliance
+            .db
+            .call(move |c| controllers::remove(c, id))
+            .await
+            .map_err(WebError::from)?,
+    ))
+}
+
+async fn get_token(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value> {
+    let t = state
+        .appliance
+        .db
+        .call(|c| stored_token::get(c))
+        .await
+        .map_err(WebError::from)?;
+    Ok(Json(json!({ "token": t })))
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    token: String,
+}
+
+async fn set_token(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> ApiResult<StoredToken> {
+    Ok(Json(
+        state
+            .appliance
+            .db
+            .call(move |c| stored_token::set(c, &body.token))
+            .await
+            .map_err(WebError::from)?,
+    ))
+}
+
+async fn clear_token(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value> {
+    let removed = state
+        .appliance
+        .db
+        .call(|c| stored_token::clear(c))
+        .await
+        .map_err(WebError::from)?;
+    Ok(Json(json!({ "removed": removed })))
+}

@@ -1,0 +1,66 @@
+//! The HTTPS admin UI and JSON API.
+//!
+//! `router` assembles pages, API and assets behind the security layers;
+//! `server` runs it over TLS. Handlers stay thin: they parse the request,
+//! call the library, and render.
+
+mod api;
+mod assets;
+mod auth;
+mod error;
+mod pages;
+mod security;
+pub mod server;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tower_http::compression::CompressionLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::appliance::Appliance;
+use crate::auth::sessions::SessionPolicy;
+use crate::auth::throttle::LoginThrottle;
+
+pub use assets::Assets;
+pub use error::WebError;
+
+/// Largest request body accepted anywhere: forms and JSON are small.
+pub const MAX_BODY: usize = 64 * 1024;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub appliance: Arc<Appliance>,
+    pub throttle: Arc<LoginThrottle>,
+    pub sessions: SessionPolicy,
+    pub assets: Arc<Assets>,
+}
+
+/// The whole web application.
+pub fn router(state: AppState) -> Router {
+    let assets = state.assets.clone();
+    Router::new()
+        .merge(pages::routes())
+        .nest("/api/v1", api::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::setup_gate,
+        ))
+        .merge(assets.routes())
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn(security::check_origin))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(TimeoutLayer::with_status_code(
+            http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(security::headers())
+        .with_state(state)
+}

@@ -1,0 +1,36 @@
+//! The dashboard: who this appliance is and how it is linked.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::Html;
+use axum::routing::get;
+
+use super::{Layout, NoticeQuery, render};
+use crate::status::ApplianceStatus;
+use crate::web::AppState;
+use crate::web::auth::CurrentSession;
+use crate::web::error::WebError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/", get(dashboard))
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    layout: Layout,
+    status: ApplianceStatus,
+}
+
+async fn dashboard(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Html<String>, WebError> {
+    let status = state.appliance.status().await?;
+    render(&DashboardPage {
+        layout: Layout::new(&state, "Dashboard", "dashboard", session.0.csrf_token).with_notice(&q),
+        status,
+    })
+}
