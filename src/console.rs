@@ -172,7 +172,7 @@ fn refused(e: ControllerError) -> ConsoleError {
 }
 
 pub fn reset_admin(a: &Appliance, out: &mut impl Write) -> Result<(), ConsoleError> {
-    a.db.call_blocking(|c| admin::reset(c))?;
+    a.db.call_blocking(admin::reset)?;
     writeln!(
         out,
         "admin password removed and all sessions ended; open the web UI to set a new one"

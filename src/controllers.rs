@@ -307,10 +307,10 @@ pub fn remove(conn: &Connection, id: i64) -> Result<Controller, ControllerError>
 
 /// Finds a controller by id, name or address (for the console).
 pub fn find(conn: &Connection, key: &str) -> Result<Option<Controller>, DbError> {
-    if let Ok(id) = key.parse::<i64>() {
-        if let Some(c) = get(conn, id)? {
-            return Ok(Some(c));
-        }
+    if let Ok(id) = key.parse::<i64>()
+        && let Some(c) = get(conn, id)?
+    {
+        return Ok(Some(c));
     }
     Ok(list(conn)?
         .into_iter()

@@ -16,6 +16,7 @@ pub mod identity;
 pub mod service;
 pub mod status;
 pub mod stored_token;
+pub mod tls_pin;
 pub mod token;
 pub mod web;
 

@@ -88,7 +88,7 @@ pub enum TokenError {
     BadEncoding(&'static str),
     #[error("the token's contents are invalid: {0}")]
     BadClaims(String),
-    #[error("the token is truncated: its signature is {0} bytes instead of 64")]
+    #[error("the token is truncated: its signature has {0} of 86 characters")]
     TruncatedSignature(usize),
     #[error("the token's signature does not match its contents: it was altered")]
     Tampered,
@@ -129,6 +129,11 @@ impl Token {
         if parts.len() > 3 {
             return Err(TokenError::BadClaims("it has more than 3 parts".into()));
         }
+        // An Ed25519 signature is 64 bytes: 86 base64url characters. A
+        // shorter one is the usual sign of a token cut off while copying.
+        if parts[2].len() < 86 {
+            return Err(TokenError::TruncatedSignature(parts[2].len()));
+        }
         let payload = B64
             .decode(parts[1])
             .map_err(|_| TokenError::BadEncoding("contents"))?;
@@ -144,7 +149,7 @@ impl Token {
         })?;
         claims.check()?;
         if sig.len() != 64 {
-            return Err(TokenError::TruncatedSignature(sig.len()));
+            return Err(TokenError::BadEncoding("signature"));
         }
         let key = B64
             .decode(&claims.signing_key)

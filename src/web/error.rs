@@ -28,7 +28,7 @@ pub enum WebError {
         "the form has expired or did not come from this appliance; reload the page and try again"
     )]
     BadCsrf,
-    #[error("too many failed attempts; try again in {} seconds", .0.as_secs().max(1))]
+    #[error("Too many failed attempts. Try again in {} seconds.", .0.as_secs().max(1))]
     Throttled(Duration),
     #[error("{message}")]
     Invalid {
@@ -100,9 +100,8 @@ impl WebError {
 
     fn retry_after(&self, resp: &mut Response) {
         if let WebError::Throttled(d) = self {
-            if let Ok(v) = HeaderValue::from_str(&d.as_secs().max(1).to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(d.as_secs().max(1)));
         }
     }
 }

@@ -61,6 +61,6 @@ pub fn router(state: AppState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(CompressionLayer::new())
-        .layer(security::headers())
+        .layer(axum::middleware::map_response(security::set_headers))
         .with_state(state)
 }

@@ -6,34 +6,32 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderName, HeaderValue, Method, header};
-use tower::ServiceBuilder;
-use tower::layer::util::{Identity, Stack};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::error::WebError;
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-type Header = SetResponseHeaderLayer<HeaderValue>;
+/// Headers every response carries, unless a handler set its own.
+const HEADERS: [(HeaderName, &str); 6] = [
+    (header::CONTENT_SECURITY_POLICY, CSP),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "same-origin"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"),
+    // Pages show live state and secrets (API tokens): never cache them.
+    // Assets override this with their own long-lived policy.
+    (header::CACHE_CONTROL, "no-store"),
+];
 
-/// The headers every response carries.
-pub fn headers() -> ServiceBuilder<
-    Stack<
-        Header,
-        Stack<Header, Stack<Header, Stack<Header, Stack<Header, Stack<Header, Identity>>>>>,
-    >,
-> {
-    let set = |name: HeaderName, value: &'static str| {
-        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
-    };
-    ServiceBuilder::new()
-        .layer(set(header::CONTENT_SECURITY_POLICY, CSP))
-        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(set(header::REFERRER_POLICY, "same-origin"))
-        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(set(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
-        .layer(set(header::CACHE_CONTROL, "no-store"))
+pub async fn set_headers(mut resp: Response) -> Response {
+    let headers = resp.headers_mut();
+    for (name, value) in HEADERS {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
+    resp
 }
 
 /// Refuses a state-changing request that a browser says came from another
@@ -45,10 +43,10 @@ pub async fn check_origin(req: Request, next: Next) -> Result<Response, WebError
         return Ok(next.run(req).await);
     }
     let headers = req.headers();
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if !matches!(site.as_bytes(), b"same-origin" | b"none") {
-            return Err(WebError::CrossSite);
-        }
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.as_bytes(), b"same-origin" | b"none")
+    {
+        return Err(WebError::CrossSite);
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers

@@ -1,0 +1,118 @@
+//! Trust by key pin: a rustls verifier that accepts exactly the server
+//! whose certificate's SubjectPublicKeyInfo hashes to a known SHA-256.
+//!
+//! Appliances and their peers use self-signed certificates; pinning the key
+//! (carried in the token for the cloud, learned on first use for a
+//! controller) gives real authentication without a CA.
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use crate::identity::{crypto_provider, spki_sha256_hex};
+
+/// Hex SHA-256 of a DER certificate's SubjectPublicKeyInfo.
+pub fn cert_spki_sha256(cert_der: &[u8]) -> Result<String, String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
+        .map_err(|e| format!("unreadable certificate: {e}"))?;
+    Ok(spki_sha256_hex(cert.tbs_certificate.subject_pki.raw))
+}
+
+/// Accepts the one server key whose SPKI hash is `pin` (hex, any case).
+#[derive(Debug)]
+pub struct PinnedKey {
+    pin: String,
+    provider: Arc<CryptoProvider>,
+}
+
+impl PinnedKey {
+    pub fn new(pin: &str) -> Arc<PinnedKey> {
+        Arc::new(PinnedKey {
+            pin: pin.to_ascii_lowercase(),
+            provider: crypto_provider(),
+        })
+    }
+
+    /// A client configuration trusting only this key.
+    pub fn client_config(pin: &str) -> rustls::ClientConfig {
+        let verifier = PinnedKey::new(pin);
+        rustls::ClientConfig::builder_with_provider(verifier.provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("the ring provider supports the default versions")
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth()
+    }
+}
+
+impl ServerCertVerifier for PinnedKey {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let seen = cert_spki_sha256(end_entity).map_err(rustls::Error::General)?;
+        if crate::auth::secrets_equal(&seen, &self.pin) {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "server key {seen} does not match the pinned key {}",
+                self.pin
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+
+    #[test]
+    fn cert_hash_equals_key_hash() {
+        let id = Identity::generate("t", vec!["localhost".into()]).unwrap();
+        let der = id.cert_der().unwrap();
+        assert_eq!(cert_spki_sha256(&der).unwrap(), id.key_hash().unwrap());
+        assert!(cert_spki_sha256(b"garbage").is_err());
+    }
+}

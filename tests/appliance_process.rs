@@ -1,0 +1,171 @@
+//! The real `spaces-connector` binary: `serve` prints the setup URL, stops
+//! cleanly on SIGTERM, and the console commands work on the same state file
+//! while it runs.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use common::*;
+use spaces_connector::token::{TokenSigner, example_claims};
+
+const BIN: &str = env!("CARGO_BIN_EXE_spaces-connector");
+
+fn console(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("SPACES_CONNECTOR_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Starts `serve` and returns the child and the URL it printed.
+fn serve(dir: &Path, listen: &str) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", listen])
+        .env("SPACES_CONNECTOR_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().expect("serve printed its URL").unwrap();
+        if let Some(rest) = line.strip_prefix("Open ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    (child, url)
+}
+
+fn pin_of(dir: &Path) -> String {
+    spaces_connector::appliance::Appliance::open(dir)
+        .unwrap()
+        .web_identity
+        .key_hash()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn serve_prints_setup_url_and_console_shares_the_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = serve(dir.path(), "127.0.0.20:0");
+    assert!(
+        url.starts_with("https://127.0.0.20:") && url.ends_with("/setup"),
+        "{url}"
+    );
+    let client = client_for(
+        &pin_of(dir.path()),
+        Arc::new(reqwest::cookie::Jar::default()),
+    );
+    let r = client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    let base = url.trim_end_matches("/setup");
+    let r = client
+        .post(format!("{base}/setup"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+
+    // Console commands against the live service's state file.
+    let (ok, out) = console(
+        dir.path(),
+        &["controller", "add", "--name", "WLC 1", "--host", "10.0.0.1"],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = console(
+        dir.path(),
+        &[
+            "controller",
+            "add",
+            "--name",
+            "WLC 2",
+            "--host",
+            "10.0.0.300",
+        ],
+    );
+    assert!(!ok && out.contains("10.0.0.300"), "{out}");
+    let (ok, out) = console(
+        dir.path(),
+        &["controller", "add", "--name", "wlc 1", "--host", "10.0.0.2"],
+    );
+    assert!(!ok && out.contains("already exists"), "{out}");
+    let (_, out) = console(dir.path(), &["controller", "list"]);
+    assert!(out.contains("WLC 1") && out.contains("10.0.0.1"), "{out}");
+    let page = client
+        .get(format!("{base}/controllers"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("WLC 1"),
+        "the web UI sees the console's controller"
+    );
+
+    let (signer, _) = TokenSigner::generate();
+    let token = signer.issue(example_claims("https://cloud.example", &"cd".repeat(32)));
+    let (ok, out) = console(dir.path(), &["token", "set", &token[..token.len() / 2]]);
+    assert!(!ok && out.contains("truncated"), "{out}");
+    let (ok, out) = console(dir.path(), &["token", "set", &token]);
+    assert!(ok && out.contains("Example Corp"), "{out}");
+    let (ok, out) = console(dir.path(), &["status"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("controllers:     1"), "{out}");
+    assert!(out.contains("admin password:  set"), "{out}");
+    assert!(out.contains("config auth-list add sha256-lbs-ssc"), "{out}");
+
+    let (ok, out) = console(dir.path(), &["controller", "remove", "WLC 1"]);
+    assert!(ok, "{out}");
+
+    // Lost password: reset-admin sends every browser back to setup.
+    let (ok, _) = console(dir.path(), &["reset-admin"]);
+    assert!(ok);
+    let r = client.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(location(&r), "/setup");
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+    // The checkpoint at shutdown left no write-ahead log behind.
+    let wal = dir.path().join("connector.db-wal");
+    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
+}
+
+#[test]
+fn console_refuses_garbage_without_touching_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = console(dir.path(), &["token", "set", "not-a-token"]);
+    assert!(!ok);
+    assert!(out.contains("not a Spaces Connector token"), "{out}");
+    let (_, out) = console(dir.path(), &["token", "show"]);
+    assert!(out.contains("no token stored"), "{out}");
+    let (ok, out) = console(dir.path(), &["controller", "remove", "nothing"]);
+    assert!(!ok && out.contains("no controller"), "{out}");
+}

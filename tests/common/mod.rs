@@ -1,0 +1,181 @@
+//! Test harness: real appliances (in-process or as the real binary) on
+//! loopback over real TLS, and a cookie-keeping HTTPS client that trusts
+//! exactly the appliance's pinned key.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use spaces_connector::cli::ServeArgs;
+use spaces_connector::service::Service;
+use spaces_connector::tls_pin::PinnedKey;
+use tokio_util::sync::CancellationToken;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// An appliance served in-process on `ip:0`.
+pub struct TestAppliance {
+    pub url: String,
+    pub pin: String,
+    pub instance_id: String,
+    shutdown: CancellationToken,
+    service: Service,
+}
+
+impl TestAppliance {
+    pub async fn start(dir: &Path, ip: &str) -> TestAppliance {
+        TestAppliance::start_with(dir, ip, 30 * 60).await
+    }
+
+    pub async fn start_with(dir: &Path, ip: &str, idle_secs: u64) -> TestAppliance {
+        let args = ServeArgs {
+            listen: format!("{ip}:0").parse().unwrap(),
+            redirect_listen: None,
+            static_dir: None,
+            session_idle_secs: idle_secs,
+            session_max_secs: 12 * 60 * 60,
+        };
+        let shutdown = CancellationToken::new();
+        let service = Service::start(dir, &args, shutdown.clone()).await.unwrap();
+        TestAppliance {
+            url: format!("https://{}", service.web.https_addr),
+            pin: service.appliance.web_identity.key_hash().unwrap(),
+            instance_id: service.appliance.instance_id.clone(),
+            shutdown,
+            service,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.service.wait().await.unwrap();
+    }
+
+    pub fn client(&self) -> reqwest::Client {
+        client_for(&self.pin, Arc::new(reqwest::cookie::Jar::default()))
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+}
+
+/// An HTTPS client that trusts only the key `pin`, keeps cookies in `jar`
+/// and does not follow redirects (tests look at them).
+pub fn client_for(pin: &str, jar: Arc<reqwest::cookie::Jar>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(PinnedKey::client_config(pin))
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of the first `name="csrf"` hidden field of a page.
+pub fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("page has a CSRF field") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+pub fn location(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// GETs `path` and returns its CSRF token.
+pub async fn csrf(c: &reqwest::Client, app: &TestAppliance, path: &str) -> String {
+    let html = c
+        .get(app.at(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    csrf_of(&html)
+}
+
+/// Sets the admin password at first boot; the client is then logged in.
+pub async fn set_up(c: &reqwest::Client, app: &TestAppliance) {
+    let token = csrf(c, app, "/setup").await;
+    let r = c
+        .post(app.at("/setup"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "setup should succeed");
+    assert_eq!(location(&r), "/");
+}
+
+pub async fn log_in(c: &reqwest::Client, app: &TestAppliance, password: &str) -> reqwest::Response {
+    let token = csrf(c, app, "/login").await;
+    c.post(app.at("/login"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("username", "admin"),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Posts the add-controller form.
+pub async fn add_controller(
+    c: &reqwest::Client,
+    app: &TestAppliance,
+    name: &str,
+    host: &str,
+    port: &str,
+) -> reqwest::Response {
+    let token = csrf(c, app, "/controllers").await;
+    c.post(app.at("/controllers"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("name", name),
+            ("host", host),
+            ("port", port),
+            ("kind", "aireos"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Creates an API token through the system page and returns it.
+pub async fn api_token(c: &reqwest::Client, app: &TestAppliance) -> String {
+    let token = csrf(c, app, "/system").await;
+    let html = c
+        .post(app.at("/system/api-tokens"))
+        .form(&[("csrf", token.as_str()), ("name", "tests")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "id=\"new-api-token\">";
+    let start = html.find(marker).expect("token shown once") + marker.len();
+    html[start..start + html[start..].find('<').unwrap()].to_string()
+}
+
+pub async fn controller_count(c: &reqwest::Client, app: &TestAppliance, api: &str) -> usize {
+    let list: Vec<serde_json::Value> = c
+        .get(app.at("/api/v1/controllers"))
+        .bearer_auth(api)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list.len()
+}
