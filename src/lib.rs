@@ -13,6 +13,7 @@ pub mod console;
 pub mod controllers;
 pub mod db;
 pub mod identity;
+pub mod nmsp;
 pub mod service;
 pub mod status;
 pub mod stored_token;
