@@ -61,6 +61,29 @@ pub struct ServeArgs {
     #[arg(long, env = "SPACES_CONNECTOR_SESSION_IDLE_SECS", default_value_t = 30 * 60)]
     pub session_idle_secs: u64,
 
+    /// Source address for NMSP connections to controllers (default: chosen
+    /// by the routing table).
+    #[arg(long, env = "SPACES_CONNECTOR_NMSP_SOURCE")]
+    pub nmsp_source: Option<std::net::IpAddr>,
+
+    /// Milliseconds between echo requests to a controller.
+    #[arg(
+        long,
+        env = "SPACES_CONNECTOR_ECHO_INTERVAL_MS",
+        default_value_t = 15_000,
+        hide = true
+    )]
+    pub echo_interval_ms: u64,
+
+    /// Milliseconds of silence after which a controller is declared dead.
+    #[arg(
+        long,
+        env = "SPACES_CONNECTOR_DEAD_AFTER_MS",
+        default_value_t = 30_000,
+        hide = true
+    )]
+    pub dead_after_ms: u64,
+
     /// Seconds after login at which a session ends regardless of use.
     #[arg(long, env = "SPACES_CONNECTOR_SESSION_MAX_SECS", default_value_t = 12 * 60 * 60)]
     pub session_max_secs: u64,

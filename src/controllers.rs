@@ -57,6 +57,10 @@ pub struct Controller {
     pub kind: ControllerKind,
     pub enabled: bool,
     pub created_at: i64,
+    /// SHA-256 of the controller's certificate key, learned on first use.
+    pub cert_pin: Option<String>,
+    /// A different key the controller presented later, awaiting an admin.
+    pub pending_pin: Option<String>,
 }
 
 /// What an operator typed, unvalidated: every field is text so that a form
@@ -213,7 +217,7 @@ fn validate_host(host: &str) -> Result<String, String> {
     Ok(name.to_ascii_lowercase())
 }
 
-const COLUMNS: &str = "id, name, host, port, kind, enabled, created_at";
+const COLUMNS: &str = "id, name, host, port, kind, enabled, created_at, cert_pin, pending_pin";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Controller> {
     let kind: String = r.get(4)?;
@@ -225,6 +229,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Controller> {
         kind: ControllerKind::parse(&kind).unwrap_or(ControllerKind::Aireos),
         enabled: r.get(5)?,
         created_at: r.get(6)?,
+        cert_pin: r.get(7)?,
+        pending_pin: r.get(8)?,
     })
 }
 
@@ -303,6 +309,45 @@ pub fn remove(conn: &Connection, id: i64) -> Result<Controller, ControllerError>
     conn.execute("DELETE FROM controllers WHERE id = ?1", [id])
         .map_err(DbError::from)?;
     Ok(found)
+}
+
+/// Records the key a controller presented on first contact.
+pub fn learn_pin(conn: &Connection, id: i64, pin: &str) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE controllers SET cert_pin = ?2 WHERE id = ?1 AND cert_pin IS NULL",
+        params![id, pin],
+    )?;
+    Ok(())
+}
+
+/// Records a changed key; the session stays down until it is accepted.
+pub fn set_pending_pin(conn: &Connection, id: i64, pin: &str) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE controllers SET pending_pin = ?2 WHERE id = ?1",
+        params![id, pin],
+    )?;
+    Ok(())
+}
+
+/// An admin trusts the changed key: it becomes the pin.
+pub fn accept_pending_pin(conn: &Connection, id: i64) -> Result<Controller, ControllerError> {
+    let n = conn
+        .execute(
+            "UPDATE controllers SET cert_pin = pending_pin, pending_pin = NULL
+             WHERE id = ?1 AND pending_pin IS NOT NULL",
+            [id],
+        )
+        .map_err(DbError::from)?;
+    let c = get(conn, id)?.ok_or(ControllerError::NotFound(id))?;
+    if n == 0 {
+        let mut e = FieldErrors::default();
+        e.add(
+            "cert",
+            "This controller has no changed certificate to accept.",
+        );
+        return Err(ControllerError::Invalid(e));
+    }
+    Ok(c)
 }
 
 /// Finds a controller by id, name or address (for the console).

@@ -11,12 +11,21 @@ use crate::appliance::Appliance;
 use crate::auth::sessions::{self, SessionPolicy};
 use crate::auth::throttle::LoginThrottle;
 use crate::cli::ServeArgs;
+use crate::controller_session::SessionTiming;
+use crate::event::Event;
+use crate::stats::ChannelStats;
+use crate::supervisor::Supervisor;
 use crate::web::server::WebServer;
 use crate::web::{AppState, Assets};
+use tokio::sync::mpsc;
+
+/// Events queued between the controller sessions and the uplink.
+const EVENT_QUEUE: usize = 65_536;
 
 /// A started appliance.
 pub struct Service {
     pub appliance: Arc<Appliance>,
+    pub supervisor: Supervisor,
     pub web: WebServer,
     tasks: TaskTracker,
 }
@@ -35,7 +44,24 @@ impl Service {
             idle: Duration::from_secs(args.session_idle_secs.max(1)),
             absolute: Duration::from_secs(args.session_max_secs.max(1)),
         };
+        let controller_stats = Arc::new(ChannelStats::default());
+        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let supervisor = Supervisor::start(
+            args.nmsp_source,
+            appliance.db.clone(),
+            Arc::new(appliance.nmsp_identity.clone()),
+            SessionTiming {
+                echo_interval: Duration::from_millis(args.echo_interval_ms.max(10)),
+                dead_after: Duration::from_millis(args.dead_after_ms.max(20)),
+                ..SessionTiming::default()
+            },
+            controller_stats.clone(),
+            events_tx,
+            shutdown.clone(),
+        );
         let state = AppState {
+            supervisor: supervisor.clone(),
+            controller_stats: controller_stats.clone(),
             appliance: appliance.clone(),
             throttle: Arc::new(LoginThrottle::default()),
             sessions: policy,
@@ -43,9 +69,12 @@ impl Service {
         };
         let web = WebServer::start(state, args.listen, args.redirect_listen, shutdown.clone())?;
         let tasks = TaskTracker::new();
-        tasks.spawn(purge_sessions(appliance.clone(), policy, shutdown));
+        tasks.spawn(purge_sessions(appliance.clone(), policy, shutdown.clone()));
+        tasks.spawn(sample_stats(controller_stats, shutdown.clone()));
+        tasks.spawn(drain_events(events_rx, shutdown));
         tasks.close();
         Ok(Service {
+            supervisor,
             appliance,
             web,
             tasks,
@@ -72,6 +101,7 @@ impl Service {
     /// file checkpointed.
     pub async fn wait(self) -> anyhow::Result<()> {
         self.web.wait().await?;
+        self.supervisor.wait().await;
         self.tasks.wait().await;
         let db = self.appliance.db.clone();
         tokio::task::spawn_blocking(move || db.checkpoint()).await??;
@@ -93,6 +123,27 @@ async fn purge_sessions(
                     tracing::warn!(error = %e, "could not purge expired sessions");
                 }
             }
+        }
+    }
+}
+
+/// Turns counters into rates once a second.
+async fn sample_stats(stats: Arc<ChannelStats>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => stats.sample(),
+        }
+    }
+}
+
+/// Consumes events until the cloud uplink takes them over.
+async fn drain_events(mut events: mpsc::Receiver<Event>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            e = events.recv() => if e.is_none() { return },
         }
     }
 }

@@ -21,30 +21,52 @@ pub fn cert_spki_sha256(cert_der: &[u8]) -> Result<String, String> {
     Ok(spki_sha256_hex(cert.tbs_certificate.subject_pki.raw))
 }
 
-/// Accepts the one server key whose SPKI hash is `pin` (hex, any case).
+/// Accepts the one server key whose SPKI hash is `pin` (hex, any case), or
+/// with no pin yet, any key (trust on first use); either way it records the
+/// key it saw, so the caller can store it or report a change.
 #[derive(Debug)]
 pub struct PinnedKey {
-    pin: String,
+    pin: Option<String>,
+    observed: std::sync::Mutex<Option<String>>,
     provider: Arc<CryptoProvider>,
 }
 
 impl PinnedKey {
     pub fn new(pin: &str) -> Arc<PinnedKey> {
+        PinnedKey::trust_on_first_use(Some(pin))
+    }
+
+    /// Pins `pin` if known, else accepts (and records) whatever key comes.
+    pub fn trust_on_first_use(pin: Option<&str>) -> Arc<PinnedKey> {
         Arc::new(PinnedKey {
-            pin: pin.to_ascii_lowercase(),
+            pin: pin.map(str::to_ascii_lowercase),
+            observed: std::sync::Mutex::new(None),
             provider: crypto_provider(),
         })
     }
 
+    /// The key hash the server presented, once a handshake got that far.
+    pub fn observed(&self) -> Option<String> {
+        self.observed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// A client configuration trusting only this key.
     pub fn client_config(pin: &str) -> rustls::ClientConfig {
-        let verifier = PinnedKey::new(pin);
-        rustls::ClientConfig::builder_with_provider(verifier.provider.clone())
+        PinnedKey::new(pin).config_builder().with_no_client_auth()
+    }
+
+    /// The start of a client configuration that verifies with `self`.
+    pub fn config_builder(
+        self: Arc<Self>,
+    ) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
+        rustls::ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
             .expect("the ring provider supports the default versions")
             .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth()
+            .with_custom_certificate_verifier(self)
     }
 }
 
@@ -58,13 +80,12 @@ impl ServerCertVerifier for PinnedKey {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let seen = cert_spki_sha256(end_entity).map_err(rustls::Error::General)?;
-        if crate::auth::secrets_equal(&seen, &self.pin) {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "server key {seen} does not match the pinned key {}",
-                self.pin
-            )))
+        *self.observed.lock().unwrap_or_else(|p| p.into_inner()) = Some(seen.clone());
+        match &self.pin {
+            Some(pin) if !crate::auth::secrets_equal(&seen, pin) => Err(rustls::Error::General(
+                format!("server key {seen} does not match the pinned key {pin}"),
+            )),
+            _ => Ok(ServerCertVerified::assertion()),
         }
     }
 

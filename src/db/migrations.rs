@@ -9,8 +9,9 @@ use rusqlite_migration::{M, Migrations};
 use super::DbError;
 
 fn steps() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        r#"
+    Migrations::new(vec![
+        M::up(
+            r#"
 CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -75,7 +76,16 @@ CREATE TABLE controllers (
 ) STRICT;
 CREATE UNIQUE INDEX controllers_name ON controllers (name COLLATE NOCASE);
 "#,
-    )])
+        ),
+        // Trust on first use of each controller's certificate (NMSP.md):
+        // the accepted key hash, and a changed one awaiting an admin.
+        M::up(
+            r#"
+ALTER TABLE controllers ADD COLUMN cert_pin TEXT;
+ALTER TABLE controllers ADD COLUMN pending_pin TEXT;
+"#,
+        ),
+    ])
 }
 
 pub(super) fn apply(conn: &mut Connection) -> Result<(), DbError> {
@@ -85,7 +95,7 @@ pub(super) fn apply(conn: &mut Connection) -> Result<(), DbError> {
 
 #[cfg(test)]
 pub(super) fn latest_version() -> i64 {
-    1
+    2
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::routing::{delete, get};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,8 @@ pub fn routes() -> Router<AppState> {
         .route("/identity", get(identity))
         .route("/controllers", get(list_controllers).post(add_controller))
         .route("/controllers/{id}", delete(remove_controller))
+        .route("/controllers/{id}/accept-cert", post(accept_cert))
+        .route("/stats", get(stats))
         .route("/token", get(get_token).put(set_token).delete(clear_token))
         .fallback(|| async { ApiError(WebError::NotFound) })
 }
@@ -97,6 +100,7 @@ async fn add_controller(
         .call(move |c| controllers::add(c, &input))
         .await
         .map_err(WebError::from)?;
+    state.supervisor.poke();
     Ok((StatusCode::CREATED, Json(added)))
 }
 
@@ -105,14 +109,45 @@ async fn remove_controller(
     _: ApiCaller,
     Path(id): Path<i64>,
 ) -> ApiResult<Controller> {
-    Ok(Json(
-        state
-            .appliance
-            .db
-            .call(move |c| controllers::remove(c, id))
-            .await
-            .map_err(WebError::from)?,
-    ))
+    let removed = state
+        .appliance
+        .db
+        .call(move |c| controllers::remove(c, id))
+        .await
+        .map_err(WebError::from)?;
+    state.supervisor.poke();
+    Ok(Json(removed))
+}
+
+async fn accept_cert(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Controller> {
+    let c = state
+        .appliance
+        .db
+        .call(move |c| controllers::accept_pending_pin(c, id))
+        .await
+        .map_err(WebError::from)?;
+    state.supervisor.restart(id);
+    Ok(Json(c))
+}
+
+async fn stats(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value> {
+    let channel = state.controller_channel().await.map_err(WebError::from)?;
+    Ok(Json(json!({ "controller_channel": channel })))
+}
+
+/// Prometheus text; authenticated like the API (a bearer token for
+/// scrapers).
+pub async fn metrics(State(state): State<AppState>, _: ApiCaller) -> Result<Response, ApiError> {
+    let channel = state.controller_channel().await.map_err(WebError::from)?;
+    Ok((
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::prometheus::render("controller", &channel),
+    )
+        .into_response())
 }
 
 async fn get_token(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value> {

@@ -35,9 +35,29 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct AppState {
     pub appliance: Arc<Appliance>,
+    pub supervisor: crate::supervisor::Supervisor,
+    pub controller_stats: Arc<crate::stats::ChannelStats>,
     pub throttle: Arc<LoginThrottle>,
     pub sessions: SessionPolicy,
     pub assets: Arc<Assets>,
+}
+
+impl AppState {
+    /// The Controller Channel's live figures, named from the state file.
+    pub async fn controller_channel(
+        &self,
+    ) -> Result<crate::stats::ChannelSnapshot, crate::db::DbError> {
+        let list = self
+            .appliance
+            .db
+            .call(|c| crate::controllers::list(c))
+            .await?;
+        let names: Vec<(i64, String, String)> = list
+            .into_iter()
+            .map(|c| (c.id, c.name, format!("{}:{}", c.host, c.port)))
+            .collect();
+        Ok(self.controller_stats.snapshot(&names))
+    }
 }
 
 /// The whole web application.
@@ -52,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .merge(assets.routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/metrics", axum::routing::get(api::metrics))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(security::check_origin))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -28,13 +28,12 @@ impl TestAppliance {
     }
 
     pub async fn start_with(dir: &Path, ip: &str, idle_secs: u64) -> TestAppliance {
-        let args = ServeArgs {
-            listen: format!("{ip}:0").parse().unwrap(),
-            redirect_listen: None,
-            static_dir: None,
-            session_idle_secs: idle_secs,
-            session_max_secs: 12 * 60 * 60,
-        };
+        let mut args = test_args(ip);
+        args.session_idle_secs = idle_secs;
+        TestAppliance::start_args(dir, args).await
+    }
+
+    pub async fn start_args(dir: &Path, args: ServeArgs) -> TestAppliance {
         let shutdown = CancellationToken::new();
         let service = Service::start(dir, &args, shutdown.clone()).await.unwrap();
         TestAppliance {
@@ -44,6 +43,21 @@ impl TestAppliance {
             shutdown,
             service,
         }
+    }
+
+    /// A bearer token made directly in the state file.
+    pub fn api_token(&self) -> String {
+        self.service
+            .appliance
+            .db
+            .call_blocking(|c| spaces_connector::auth::api_tokens::create(c, "tests"))
+            .unwrap()
+            .0
+    }
+
+    /// The connector's NMSP key hash, for controllers' auth lists.
+    pub fn key_hash(&self) -> String {
+        self.service.appliance.nmsp_key_hash.clone()
     }
 
     pub async fn stop(self) {
@@ -57,6 +71,39 @@ impl TestAppliance {
 
     pub fn at(&self, path: &str) -> String {
         format!("{}{}", self.url, path)
+    }
+}
+
+/// Serve settings for tests: on `ip`, NMSP from `ip`, fast echo timers.
+pub fn test_args(ip: &str) -> ServeArgs {
+    ServeArgs {
+        listen: format!("{ip}:0").parse().unwrap(),
+        redirect_listen: None,
+        static_dir: None,
+        nmsp_source: Some(ip.parse().unwrap()),
+        echo_interval_ms: 200,
+        dead_after_ms: 1000,
+        session_idle_secs: 30 * 60,
+        session_max_secs: 12 * 60 * 60,
+    }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or panics after
+/// `secs` seconds naming `what`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {secs} s waiting for: {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

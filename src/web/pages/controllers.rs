@@ -21,6 +21,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/controllers", get(list).post(add))
         .route("/controllers/{id}/delete", get(confirm_delete).post(delete))
+        .route(
+            "/controllers/{id}/accept-cert",
+            axum::routing::post(accept_cert),
+        )
 }
 
 /// The NMSP identity panel's contents.
@@ -104,6 +108,7 @@ async fn add(
     match result {
         Ok(c) => {
             tracing::info!(controller = %c.name, host = %c.host, port = c.port, "controller added");
+            state.supervisor.poke();
             Ok(Redirect::to("/controllers?notice=controller-added").into_response())
         }
         Err(ControllerError::Invalid(errors)) => {
@@ -152,5 +157,24 @@ async fn delete(
         .call(move |c| controllers::remove(c, id))
         .await?;
     tracing::info!(controller = %removed.name, "controller removed");
+    state.supervisor.poke();
     Ok(Redirect::to("/controllers?notice=controller-removed").into_response())
+}
+
+/// An admin trusts a controller's changed certificate.
+async fn accept_cert(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let c = state
+        .appliance
+        .db
+        .call(move |c| controllers::accept_pending_pin(c, id))
+        .await?;
+    tracing::info!(controller = %c.name, "new controller certificate accepted");
+    state.supervisor.restart(id);
+    Ok(Redirect::to("/controllers?notice=cert-accepted").into_response())
 }

@@ -105,6 +105,7 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "logged-out" => "You are logged out.",
         "expired" => "Your session has ended. Log in again.",
         "api-token-revoked" => "API token revoked.",
+        "cert-accepted" => "New controller certificate accepted; reconnecting.",
         _ => return None,
     })
 }

@@ -1,0 +1,186 @@
+//! `wlc-sim`: simulated wireless controllers speaking NMSP over TLS.
+//!
+//! Prints `show nmsp status` when asked (type it on standard input, send
+//! SIGUSR1, or GET /show/nmsp/status on `--status-listen`) and on exit.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use clap::Parser;
+use spaces_connector::identity::Identity;
+use spaces_connector::sim::{self, AuthList, ControllerSpec, SimController};
+use tokio::io::AsyncBufReadExt;
+use tokio::signal::unix::{SignalKind, signal};
+
+#[derive(Parser)]
+#[command(
+    name = "wlc-sim",
+    version,
+    about = "Simulated wireless controllers (NMSP over TLS)"
+)]
+struct Args {
+    /// Address of the first controller; the others follow on consecutive
+    /// ports (or addresses, with --spread-ips).
+    #[arg(long, default_value = "127.0.0.1:16113")]
+    listen: SocketAddr,
+    /// Number of controllers to run.
+    #[arg(long, default_value_t = 1)]
+    controllers: u32,
+    /// Put controllers on consecutive IPv4 addresses, same port.
+    #[arg(long)]
+    spread_ips: bool,
+    /// A connector key hash on the auth list (repeatable).
+    #[arg(long = "allow", value_name = "HASH")]
+    allow: Vec<String>,
+    /// Admit any connector (demos).
+    #[arg(long)]
+    allow_any: bool,
+    /// Notifications per second, per controller.
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    /// Stop each controller after this many notifications.
+    #[arg(long)]
+    limit: Option<u64>,
+    /// Hold notifications until this many connectors subscribed to each.
+    #[arg(long, default_value_t = 0)]
+    wait_for: usize,
+    /// Seed of the synthetic traffic.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Plain-HTTP address serving /show/nmsp/status and /status.json.
+    #[arg(long)]
+    status_listen: Option<SocketAddr>,
+    /// Keep the controllers' certificates here across restarts.
+    #[arg(long)]
+    cert_dir: Option<PathBuf>,
+    /// Close a connector that sent no echo request for this long.
+    #[arg(long, default_value_t = 30)]
+    echo_timeout_secs: u64,
+    /// Exit after this many seconds.
+    #[arg(long)]
+    duration: Option<u64>,
+}
+
+fn identity(dir: Option<&Path>, i: u32) -> anyhow::Result<Identity> {
+    let name = format!("wlc-sim-{}", i + 1);
+    let Some(dir) = dir else {
+        return Ok(Identity::generate(&name, vec![name.clone()])?);
+    };
+    std::fs::create_dir_all(dir)?;
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    if cert.exists() && key.exists() {
+        return Ok(Identity {
+            cert_pem: std::fs::read_to_string(cert)?,
+            key_pem: std::fs::read_to_string(key)?,
+        });
+    }
+    let id = Identity::generate(&name, vec![name.clone()])?;
+    std::fs::write(cert, &id.cert_pem)?;
+    std::fs::write(key, &id.key_pem)?;
+    Ok(id)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WLC_SIM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    if args.allow.is_empty() && !args.allow_any {
+        eprintln!(
+            "note: the auth list is empty; connectors will be refused (use --allow HASH or --allow-any)"
+        );
+    }
+    let auth = AuthList::new(args.allow.clone(), args.allow_any);
+    let mut controllers = Vec::new();
+    for i in 0..args.controllers {
+        let spec = ControllerSpec {
+            name: format!("wlc-sim-{}", i + 1),
+            addr: sim::controller_addr(args.listen, i, args.spread_ips),
+            identity: Arc::new(identity(args.cert_dir.as_deref(), i)?),
+            auth: auth.clone(),
+            rate: args.rate,
+            limit: args.limit,
+            wait_for: args.wait_for,
+            seed: args.seed,
+            index: i,
+            echo_timeout: Duration::from_secs(args.echo_timeout_secs.max(1)),
+        };
+        let c = SimController::start(spec.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", spec.addr))?;
+        println!(
+            "{} listening on {} (key hash {})",
+            c.spec.name,
+            c.addr,
+            c.spec.identity.key_hash()?
+        );
+        controllers.push(c);
+    }
+    let controllers = Arc::new(controllers);
+    if let Some(addr) = args.status_listen {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        println!(
+            "status on http://{}/show/nmsp/status",
+            listener.local_addr()?
+        );
+        let (text, json) = (controllers.clone(), controllers.clone());
+        let app = Router::new()
+            .route(
+                "/show/nmsp/status",
+                get(move || async move { sim::show_all(&text) }),
+            )
+            .route(
+                "/status.json",
+                get(move || async move { axum::Json(sim::status_json(&json)) }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
+    let deadline = tokio::time::sleep(Duration::from_secs(args.duration.unwrap_or(u64::MAX / 4)));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = usr1.recv() => print!("{}", sim::show_all(&controllers)),
+            line = stdin.next_line(), if stdin_open => match line {
+                Ok(Some(l)) if l.trim() == "show nmsp status" => print!("{}", sim::show_all(&controllers)),
+                Ok(Some(l)) if l.trim().is_empty() => {}
+                Ok(Some(l)) => println!("unknown command: {l} (try: show nmsp status)"),
+                _ => stdin_open = false,
+            },
+        }
+    }
+    for c in controllers.iter() {
+        c.stop().await;
+    }
+    print!("{}", sim::show_all(&controllers));
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! The controller's auth list (AireOS `config auth-list add sha256-lbs-ssc`):
+//! a TLS client-certificate verifier that admits only connectors whose key
+//! hash is listed, or anyone with `allow_any`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+use crate::identity::crypto_provider;
+use crate::tls_pin::cert_spki_sha256;
+
+#[derive(Debug)]
+pub struct AuthList {
+    allowed: RwLock<HashSet<String>>,
+    allow_any: bool,
+    /// Key hashes refused, most recent last (for the operator).
+    pub refused: Mutex<Vec<String>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl AuthList {
+    pub fn new(allowed: impl IntoIterator<Item = String>, allow_any: bool) -> Arc<AuthList> {
+        Arc::new(AuthList {
+            allowed: RwLock::new(
+                allowed
+                    .into_iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect(),
+            ),
+            allow_any,
+            refused: Mutex::new(Vec::new()),
+            provider: crypto_provider(),
+        })
+    }
+
+    /// Adds a connector's key hash at run time.
+    pub fn allow(&self, hash: &str) {
+        self.allowed
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(hash.to_ascii_lowercase());
+    }
+
+    fn admits(&self, hash: &str) -> bool {
+        self.allow_any
+            || self
+                .allowed
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(hash)
+    }
+}
+
+impl ClientCertVerifier for AuthList {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let hash = cert_spki_sha256(end_entity).map_err(rustls::Error::General)?;
+        if self.admits(&hash) {
+            return Ok(ClientCertVerified::assertion());
+        }
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(hash);
+        // Sent to the connector as an access_denied alert.
+        Err(rustls::Error::InvalidCertificate(
+            CertificateError::ApplicationVerificationFailure,
+        ))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

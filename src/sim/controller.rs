@@ -1,0 +1,333 @@
+//! One simulated controller: a TLS listener that admits connectors on its
+//! auth list, answers their capability exchange, subscriptions and echoes,
+//! and streams the same notification bytes to every subscribed connector.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::io::{AsyncWriteExt, WriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::auth_list::AuthList;
+use super::traffic::{Traffic, encode};
+use crate::identity::{Identity, crypto_provider};
+use crate::nmsp::{FrameCodec, Message, PROTOCOL_VERSION, Service};
+
+/// Settings of one simulated controller.
+#[derive(Clone)]
+pub struct ControllerSpec {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub identity: Arc<Identity>,
+    pub auth: Arc<AuthList>,
+    /// Notifications per second.
+    pub rate: f64,
+    /// Stop after this many notifications.
+    pub limit: Option<u64>,
+    /// Hold notifications until this many connectors have subscribed.
+    pub wait_for: usize,
+    pub seed: u64,
+    pub index: u32,
+    /// A connector that sent no echo for this long is closed (NMSP.md).
+    pub echo_timeout: Duration,
+}
+
+/// `show nmsp status`: one row per location server address.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct StatusRow {
+    pub tx_echo_resp: u64,
+    pub rx_echo_req: u64,
+    pub tx_data: u64,
+    pub rx_data: u64,
+    /// Notifications a slow connector missed.
+    pub lagged: u64,
+    pub sessions: u64,
+    pub active_sessions: u64,
+}
+
+#[derive(Clone)]
+enum Feed {
+    Data(Bytes),
+    Raw(Bytes),
+}
+
+/// A running simulated controller.
+pub struct SimController {
+    pub spec: ControllerSpec,
+    pub addr: SocketAddr,
+    rows: Mutex<BTreeMap<IpAddr, StatusRow>>,
+    feed: broadcast::Sender<Feed>,
+    generated: AtomicU64,
+    subscribed: AtomicUsize,
+    /// While set, echo requests go unanswered (a hung controller).
+    pub mute_echo: AtomicBool,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl SimController {
+    /// Binds and starts serving.
+    pub async fn start(spec: ControllerSpec) -> std::io::Result<Arc<SimController>> {
+        let listener = TcpListener::bind(spec.addr).await?;
+        let addr = listener.local_addr()?;
+        let config = rustls::ServerConfig::builder_with_provider(crypto_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(std::io::Error::other)?
+            .with_client_cert_verifier(spec.auth.clone())
+            .with_single_cert(
+                vec![spec.identity.cert_der().map_err(std::io::Error::other)?],
+                spec.identity.key_der().map_err(std::io::Error::other)?,
+            )
+            .map_err(std::io::Error::other)?;
+        let (feed, _) = broadcast::channel(1 << 16);
+        let ctrl = Arc::new(SimController {
+            spec,
+            addr,
+            rows: Mutex::new(BTreeMap::new()),
+            feed,
+            generated: AtomicU64::new(0),
+            subscribed: AtomicUsize::new(0),
+            mute_echo: AtomicBool::new(false),
+            cancel: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        });
+        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let me = ctrl.clone();
+        ctrl.tasks
+            .spawn(async move { me.accept_loop(listener, acceptor).await });
+        let me = ctrl.clone();
+        ctrl.tasks.spawn(async move { me.generate().await });
+        Ok(ctrl)
+    }
+
+    /// Stops listening and closes every session (a controller going down).
+    pub async fn stop(&self) {
+        self.cancel.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    /// Notifications produced so far.
+    pub fn generated(&self) -> u64 {
+        self.generated.load(Relaxed)
+    }
+
+    /// Rows of `show nmsp status`, by connector address.
+    pub fn status(&self) -> BTreeMap<IpAddr, StatusRow> {
+        self.rows.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Sends raw bytes to every subscribed connector (tests of bad input).
+    pub fn inject_raw(&self, bytes: Bytes) {
+        let _ = self.feed.send(Feed::Raw(bytes));
+    }
+
+    fn row(&self, ip: IpAddr, f: impl FnOnce(&mut StatusRow)) {
+        f(self
+            .rows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(ip)
+            .or_default());
+    }
+
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener, acceptor: TlsAcceptor) {
+        loop {
+            let (tcp, peer) = tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let me = self.clone();
+            let acceptor = acceptor.clone();
+            self.tasks.spawn(async move {
+                if let Err(e) = me.serve(tcp, peer, acceptor).await {
+                    tracing::info!(controller = %me.spec.name, connector = %peer, "session ended: {e}");
+                }
+            });
+        }
+    }
+
+    async fn serve(
+        self: &Arc<Self>,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        acceptor: TlsAcceptor,
+    ) -> Result<(), String> {
+        let _ = tcp.set_nodelay(true);
+        let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+            Err(_) => return Err("TLS handshake timed out".into()),
+            Ok(Err(e)) => {
+                let refused = self
+                    .spec
+                    .auth
+                    .refused
+                    .lock()
+                    .map(|r| r.last().cloned())
+                    .ok()
+                    .flatten();
+                let reason = match refused {
+                    Some(hash) => format!("refused: key hash {hash} is not on the auth list"),
+                    None => format!("TLS failed: {e}"),
+                };
+                tracing::warn!(controller = %self.spec.name, connector = %peer, "{reason}");
+                return Err(reason);
+            }
+            Ok(Ok(tls)) => tls,
+        };
+        let ip = peer.ip();
+        self.row(ip, |r| {
+            r.sessions += 1;
+            r.active_sessions += 1;
+        });
+        let result = self.session(tls, ip).await;
+        self.row(ip, |r| {
+            r.active_sessions = r.active_sessions.saturating_sub(1)
+        });
+        result
+    }
+
+    async fn session(&self, tls: TlsStream<TcpStream>, ip: IpAddr) -> Result<(), String> {
+        let (rd, mut wr) = tokio::io::split(tls);
+        let mut reader = FramedRead::new(rd, FrameCodec::new());
+        // Handshake: capability, then subscription.
+        let accepted = loop {
+            let msg = next(&mut reader).await?;
+            self.row(ip, |r| r.rx_data += 1);
+            match msg {
+                Some(Message::Capability { .. }) => {
+                    let cap = Message::Capability {
+                        protocol_version: PROTOCOL_VERSION,
+                        services: Service::ALL,
+                    };
+                    write(&mut wr, &encode(cap)).await?;
+                }
+                Some(Message::SubscribeRequest {
+                    transaction_id,
+                    services,
+                }) => {
+                    let accepted = services.intersection(Service::ALL);
+                    let resp = Message::SubscribeResponse {
+                        transaction_id,
+                        accepted,
+                    };
+                    write(&mut wr, &encode(resp)).await?;
+                    break accepted;
+                }
+                _ => {}
+            }
+        };
+        tracing::info!(controller = %self.spec.name, connector = %ip, services = ?accepted.names(), "connector subscribed");
+        let mut feed = self.feed.subscribe();
+        self.subscribed.fetch_add(1, Relaxed);
+        let result = self.stream(&mut reader, &mut wr, &mut feed, ip).await;
+        self.subscribed.fetch_sub(1, Relaxed);
+        let _ = wr.shutdown().await;
+        result
+    }
+
+    async fn stream(
+        &self,
+        reader: &mut FramedRead<tokio::io::ReadHalf<TlsStream<TcpStream>>, FrameCodec>,
+        wr: &mut WriteHalf<TlsStream<TcpStream>>,
+        feed: &mut broadcast::Receiver<Feed>,
+        ip: IpAddr,
+    ) -> Result<(), String> {
+        let mut last_echo = Instant::now();
+        let mut tick = tokio::time::interval(self.spec.echo_timeout / 4);
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Ok(()),
+                _ = tick.tick() => {
+                    if last_echo.elapsed() >= self.spec.echo_timeout {
+                        return Err(format!("no echo request for {:?}: closing", self.spec.echo_timeout));
+                    }
+                }
+                msg = next(reader) => match msg? {
+                    Some(Message::EchoRequest { transaction_id }) => {
+                        last_echo = Instant::now();
+                        self.row(ip, |r| r.rx_echo_req += 1);
+                        if !self.mute_echo.load(Relaxed) {
+                            write(wr, &encode(Message::EchoResponse { transaction_id })).await?;
+                            self.row(ip, |r| r.tx_echo_resp += 1);
+                        }
+                    }
+                    _ => self.row(ip, |r| r.rx_data += 1),
+                },
+                item = feed.recv() => match item {
+                    Ok(Feed::Data(bytes)) => {
+                        write(wr, &bytes).await?;
+                        self.row(ip, |r| r.tx_data += 1);
+                    }
+                    Ok(Feed::Raw(bytes)) => write(wr, &bytes).await?,
+                    Err(broadcast::error::RecvError::Lagged(n)) => self.row(ip, |r| r.lagged += n),
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+            }
+        }
+    }
+
+    /// Produces notifications at the configured rate.
+    async fn generate(self: Arc<Self>) {
+        let spec = &self.spec;
+        let mut traffic = Traffic::new(spec.seed, spec.index, 8, 64);
+        while self.subscribed.load(Relaxed) < spec.wait_for {
+            tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+        if spec.rate <= 0.0 {
+            return;
+        }
+        let start = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let due = (start.elapsed().as_secs_f64() * spec.rate) as u64;
+            let due = spec.limit.map_or(due, |l| due.min(l));
+            while traffic.sequence() < due {
+                let _ = self.feed.send(Feed::Data(traffic.next_frame()));
+                self.generated.fetch_add(1, Relaxed);
+            }
+            if spec.limit.is_some_and(|l| traffic.sequence() >= l) {
+                return;
+            }
+        }
+    }
+}
+
+async fn next(
+    reader: &mut FramedRead<tokio::io::ReadHalf<TlsStream<TcpStream>>, FrameCodec>,
+) -> Result<Option<Message>, String> {
+    match reader.next().await {
+        None => Err("connector closed the connection".into()),
+        Some(Err(e)) => Err(e.to_string()),
+        Some(Ok(frame)) => Ok(Message::decode(&frame).ok()),
+    }
+}
+
+async fn write(wr: &mut WriteHalf<TlsStream<TcpStream>>, bytes: &[u8]) -> Result<(), String> {
+    wr.write_all(bytes).await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,100 @@
+//! `wlc-sim`: a wireless controller simulator speaking the controller side
+//! of NMSP, for tests, demos and benchmarks. Runs many controllers in one
+//! process and prints `show nmsp status` the way a controller does.
+
+pub mod auth_list;
+pub mod controller;
+pub mod traffic;
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use auth_list::AuthList;
+pub use controller::{ControllerSpec, SimController, StatusRow};
+
+/// `show nmsp status` of one controller, as its console prints it.
+pub fn show_nmsp_status(c: &SimController) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<16} {:>12}  {:>11}  {:>9}  {:>7}  {:<9}  Active",
+        "MSE IP Address", "Tx Echo Resp", "Rx Echo Req", "Tx Data", "Rx Data", "Transport"
+    );
+    for (ip, r) in c.status() {
+        let _ = writeln!(
+            out,
+            "{:<16} {:>12}  {:>11}  {:>9}  {:>7}  {:<9}  {}",
+            ip.to_string(),
+            r.tx_echo_resp,
+            r.rx_echo_req,
+            r.tx_data,
+            r.rx_data,
+            "TLS",
+            if r.active_sessions > 0 {
+                "Active"
+            } else {
+                "Inactive"
+            }
+        );
+    }
+    out
+}
+
+/// Every controller's status, each under a header naming it.
+pub fn show_all(controllers: &[Arc<SimController>]) -> String {
+    let mut out = String::new();
+    for c in controllers {
+        let _ = writeln!(
+            out,
+            "Controller {} ({}), notifications sent: {}",
+            c.spec.name,
+            c.addr,
+            c.generated()
+        );
+        out.push_str(&show_nmsp_status(c));
+        out.push('\n');
+    }
+    out
+}
+
+/// The JSON form of the same, for scripts and tests.
+pub fn status_json(controllers: &[Arc<SimController>]) -> serde_json::Value {
+    serde_json::Value::Array(
+        controllers
+            .iter()
+            .map(|c| {
+                let rows: serde_json::Map<String, serde_json::Value> = c
+                    .status()
+                    .into_iter()
+                    .map(|(ip, r)| {
+                        let mut v = serde_json::to_value(&r).unwrap_or_default();
+                        v["active"] = serde_json::Value::Bool(r.active_sessions > 0);
+                        (ip.to_string(), v)
+                    })
+                    .collect();
+                serde_json::json!({
+                    "name": c.spec.name,
+                    "address": c.addr.to_string(),
+                    "key_hash": c.spec.identity.key_hash().unwrap_or_default(),
+                    "generated": c.generated(),
+                    "connectors": rows,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The address of controller `i` when `n` run from `base`: consecutive
+/// ports on one address, or with `spread_ips` consecutive IPv4 addresses
+/// on one port.
+pub fn controller_addr(base: SocketAddr, i: u32, spread_ips: bool) -> SocketAddr {
+    match (spread_ips, base) {
+        (true, SocketAddr::V4(v4)) => {
+            let ip = u32::from(*v4.ip()).wrapping_add(i);
+            SocketAddr::from((std::net::Ipv4Addr::from(ip), v4.port()))
+        }
+        _ if base.port() == 0 => base,
+        _ => SocketAddr::new(base.ip(), base.port().wrapping_add(i as u16)),
+    }
+}

@@ -1,0 +1,160 @@
+//! Synthetic but realistic controller traffic: clients with MAC addresses
+//! roaming between APs, their RSSI as APs hear them, association info, and
+//! AP counters. Deterministic for a seed (only the timestamps are real).
+
+use bytes::{Bytes, BytesMut};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio_util::codec::Encoder;
+
+use crate::event::now_ms;
+use crate::nmsp::notification::{self, BAND_2_4_GHZ, BAND_5_GHZ, BAND_6_GHZ};
+use crate::nmsp::{ApCounters, FrameCodec, Message, MessageType};
+
+const SSIDS: [&str; 3] = ["corp", "guest", "iot"];
+
+struct Client {
+    mac: [u8; 6],
+    ap: usize,
+    ssid: usize,
+}
+
+struct Ap {
+    mac: [u8; 6],
+    channel: u8,
+    counters: ApCounters,
+}
+
+/// One controller's world and its notification sequence.
+pub struct Traffic {
+    rng: StdRng,
+    clients: Vec<Client>,
+    aps: Vec<Ap>,
+    /// Per controller, not per session: every connector sees the same.
+    sequence: u64,
+}
+
+impl Traffic {
+    /// A world of `aps` access points and `clients` clients for controller
+    /// number `index`, reproducible from `seed`.
+    pub fn new(seed: u64, index: u32, aps: usize, clients: usize) -> Traffic {
+        let mut rng = StdRng::seed_from_u64(seed ^ (u64::from(index) << 32));
+        let aps: Vec<Ap> = (0..aps.max(1))
+            .map(|i| Ap {
+                mac: mac(0x00, index, i as u32),
+                channel: [1, 6, 11, 36, 40, 44, 149][i % 7],
+                counters: ApCounters {
+                    client_count: 0,
+                    rx_frames: 0,
+                    tx_frames: 0,
+                    tx_retries: 0,
+                },
+            })
+            .collect();
+        let clients = (0..clients.max(1))
+            .map(|i| Client {
+                mac: mac(0x02, index, i as u32),
+                ap: rng.random_range(0..aps.len()),
+                ssid: rng.random_range(0..SSIDS.len()),
+            })
+            .collect();
+        Traffic {
+            rng,
+            clients,
+            aps,
+            sequence: 0,
+        }
+    }
+
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// The next notification, encoded once as a whole frame so every
+    /// connector receives the very same bytes.
+    pub fn next_frame(&mut self) -> Bytes {
+        self.sequence += 1;
+        let seq = self.sequence;
+        let ts = now_ms();
+        let pick: u32 = self.rng.random_range(0..10);
+        let (msg_type, body) = if pick < 6 {
+            let c = self.rng.random_range(0..self.clients.len());
+            // Clients roam now and then; RSSI follows a plausible range.
+            if self.rng.random_bool(0.05) {
+                self.clients[c].ap = self.rng.random_range(0..self.aps.len());
+            }
+            let ap = &self.aps[self.clients[c].ap];
+            let rssi = self.rng.random_range(-88i8..=-35);
+            (
+                MessageType::MeasurementNotification,
+                notification::measurement(seq, ts, self.clients[c].mac, ap.mac, rssi, ap.channel),
+            )
+        } else if pick < 9 {
+            let c = &self.clients[self.rng.random_range(0..self.clients.len())];
+            let ap = &self.aps[c.ap];
+            let band = if ap.channel > 14 {
+                BAND_5_GHZ
+            } else {
+                BAND_2_4_GHZ
+            };
+            let band = if self.rng.random_bool(0.05) {
+                BAND_6_GHZ
+            } else {
+                band
+            };
+            let body = notification::information(seq, ts, c.mac, ap.mac, SSIDS[c.ssid], band)
+                .unwrap_or_default();
+            (MessageType::InformationNotification, body)
+        } else {
+            let i = self.rng.random_range(0..self.aps.len());
+            let clients = self.clients.iter().filter(|c| c.ap == i).count() as u32;
+            let step = self.rng.random_range(100..5000);
+            let ap = &mut self.aps[i];
+            ap.counters.client_count = clients;
+            ap.counters.rx_frames = ap.counters.rx_frames.wrapping_add(step);
+            ap.counters.tx_frames = ap.counters.tx_frames.wrapping_add(step * 2);
+            ap.counters.tx_retries = ap.counters.tx_retries.wrapping_add(step / 20);
+            (
+                MessageType::StatisticsNotification,
+                notification::statistics(seq, ts, ap.mac, &ap.counters),
+            )
+        };
+        encode(Message::Notification {
+            msg_type,
+            sequence: seq,
+            timestamp_ms: ts,
+            body,
+        })
+    }
+}
+
+/// A message as the bytes of one frame.
+pub fn encode(msg: Message) -> Bytes {
+    let mut buf = BytesMut::new();
+    // Messages built here are always within the frame bounds.
+    let _ = FrameCodec::new().encode(msg.encode(), &mut buf);
+    buf.freeze()
+}
+
+fn mac(kind: u8, index: u32, n: u32) -> [u8; 6] {
+    let i = index.to_be_bytes();
+    let n = n.to_be_bytes();
+    [kind, 0x1b, i[3], n[1], n[2], n[3]]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_traffic_apart_from_time() {
+        let mut a = Traffic::new(7, 1, 4, 20);
+        let mut b = Traffic::new(7, 1, 4, 20);
+        for _ in 0..50 {
+            let (fa, fb) = (a.next_frame(), b.next_frame());
+            assert_eq!(fa[0], fb[0], "same message types");
+            assert_eq!(fa.len(), fb.len());
+        }
+        assert_eq!(a.sequence(), 50);
+    }
+}
