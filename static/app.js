@@ -9,3 +9,70 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+
+// Live figures: any element with data-live="stats" is refreshed from the
+// JSON API every two seconds, without reloading the page.
+const STATUS_CLASSES = ["status-ok", "status-pending", "status-bad", "status-off"];
+
+function formatTime(secs) {
+  return secs ? new Date(secs * 1000).toISOString().replace(".000Z", "Z") : "-";
+}
+
+function fieldText(link, field) {
+  const v = link[field];
+  if (field === "rate_per_sec") return v.toFixed(1);
+  if (field === "connected_at") return formatTime(v);
+  if (field === "status") return link.status_label;
+  if (field === "last_error") return v || "";
+  return String(v);
+}
+
+function updateLink(root, link) {
+  root.querySelectorAll("[data-field]").forEach((el) => {
+    el.textContent = fieldText(link, el.getAttribute("data-field"));
+    if (el.getAttribute("data-field") === "status") {
+      el.classList.remove(...STATUS_CLASSES);
+      el.classList.add(link.status_css);
+    }
+  });
+  const line = root.querySelector("[data-chart-line]");
+  if (line) {
+    const h = link.history;
+    const max = Math.max(1, ...h);
+    const start = 300 - h.length;
+    line.setAttribute("points", h.map((v, i) => `${start + i},${(80 - (v / max) * 76).toFixed(1)}`).join(" "));
+  }
+}
+
+async function refresh() {
+  const regions = document.querySelectorAll('[data-live="stats"]');
+  if (regions.length === 0) return;
+  let data;
+  try {
+    const resp = await fetch("/api/v1/stats", { credentials: "same-origin" });
+    if (resp.status === 401) { window.location.assign("/login?notice=expired"); return; }
+    if (!resp.ok) return;
+    data = (await resp.json()).controller_channel;
+  } catch (_) {
+    return;
+  }
+  const byId = new Map(data.links.map((l) => [String(l.id), l]));
+  regions.forEach((region) => {
+    region.querySelectorAll("[data-total]").forEach((el) => {
+      const key = el.getAttribute("data-total");
+      const v = data.totals[key];
+      el.textContent = key === "incoming_rate_per_sec" ? v.toFixed(1) : String(v);
+    });
+    const own = region.getAttribute("data-link-id");
+    if (own && byId.has(own)) updateLink(region, byId.get(own));
+    region.querySelectorAll("tr[data-link-id]").forEach((row) => {
+      const link = byId.get(row.getAttribute("data-link-id"));
+      if (link) updateLink(row, link);
+    });
+  });
+}
+
+if (document.querySelector('[data-live="stats"]')) {
+  refresh();
+  window.setInterval(refresh, 2000);
+}

@@ -13,6 +13,7 @@ use super::{CsrfForm, Layout, NoticeQuery, render};
 use crate::controllers::{
     self, Controller, ControllerError, ControllerInput, ControllerKind, FieldErrors,
 };
+use crate::stats::LinkSnapshot;
 use crate::web::AppState;
 use crate::web::auth::CurrentSession;
 use crate::web::error::WebError;
@@ -39,6 +40,8 @@ pub struct IdentityPanel {
 struct ControllersPage {
     layout: Layout,
     controllers: Vec<Controller>,
+    /// Live status per controller id.
+    status: std::collections::HashMap<i64, LinkSnapshot>,
     input: ControllerInput,
     errors: FieldErrors,
     kinds: [ControllerKind; 2],
@@ -62,9 +65,21 @@ struct AddForm {
 
 fn page(state: &AppState, csrf: String, controllers: Vec<Controller>) -> ControllersPage {
     let a = &state.appliance;
+    let names: Vec<(i64, String, String)> = controllers
+        .iter()
+        .map(|c| (c.id, c.name.clone(), format!("{}:{}", c.host, c.port)))
+        .collect();
+    let status = state
+        .controller_stats
+        .snapshot(&names)
+        .links
+        .into_iter()
+        .map(|l| (l.id, l))
+        .collect();
     ControllersPage {
         layout: Layout::new(state, "Controllers", "controllers", csrf),
         controllers,
+        status,
         input: ControllerInput {
             port: controllers::DEFAULT_PORT.to_string(),
             ..Default::default()

@@ -7,6 +7,7 @@ use axum::response::Html;
 use axum::routing::get;
 
 use super::{Layout, NoticeQuery, render};
+use crate::stats::ChannelTotals;
 use crate::status::ApplianceStatus;
 use crate::web::AppState;
 use crate::web::auth::CurrentSession;
@@ -21,6 +22,7 @@ pub fn routes() -> Router<AppState> {
 struct DashboardPage {
     layout: Layout,
     status: ApplianceStatus,
+    controller_channel: ChannelTotals,
 }
 
 async fn dashboard(
@@ -29,7 +31,9 @@ async fn dashboard(
     Query(q): Query<NoticeQuery>,
 ) -> Result<Html<String>, WebError> {
     let status = state.appliance.status().await?;
+    let controller_channel = state.controller_channel().await?.totals;
     render(&DashboardPage {
+        controller_channel,
         layout: Layout::new(&state, "Dashboard", "dashboard", session.0.csrf_token).with_notice(&q),
         status,
     })

@@ -5,6 +5,7 @@ mod controllers;
 mod dashboard;
 mod password;
 mod session;
+mod statistics;
 mod system;
 mod token;
 
@@ -26,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .merge(controllers::routes())
         .merge(system::routes())
         .merge(password::routes())
+        .merge(statistics::routes())
 }
 
 /// What the base template needs from every page.
@@ -63,6 +65,7 @@ impl Layout {
         [
             ("/", "dashboard", "Dashboard"),
             ("/controllers", "controllers", "Controllers"),
+            ("/statistics", "statistics", "Statistics"),
             ("/token", "token", "Token"),
             ("/system", "system", "System"),
             ("/password", "password", "Password"),
