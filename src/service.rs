@@ -67,7 +67,8 @@ impl Service {
             sessions: policy,
             assets: Arc::new(Assets::locate(args.static_dir.as_deref())),
         };
-        let web = WebServer::start(state, args.listen, args.redirect_listen, shutdown.clone())?;
+        let web =
+            WebServer::start_appliance(state, args.listen, args.redirect_listen, shutdown.clone())?;
         let tasks = TaskTracker::new();
         tasks.spawn(purge_sessions(appliance.clone(), policy, shutdown.clone()));
         tasks.spawn(sample_stats(controller_stats, shutdown.clone()));

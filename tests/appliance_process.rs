@@ -38,7 +38,7 @@ fn serve(dir: &Path, listen: &str) -> (Child, String) {
         .args(["serve", "--listen", listen])
         .env("SPACES_CONNECTOR_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -49,6 +49,8 @@ fn serve(dir: &Path, listen: &str) -> (Child, String) {
             break rest.split_whitespace().next().unwrap().to_string();
         }
     };
+    // Keep reading, as a terminal would.
+    std::thread::spawn(move || lines.for_each(drop));
     (child, url)
 }
 

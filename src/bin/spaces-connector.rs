@@ -1,6 +1,7 @@
 //! `spaces-connector`: the appliance (`serve`, the default) and its console
 //! commands.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -47,13 +48,24 @@ fn serve(data_dir: &std::path::Path, args: ServeArgs) -> anyhow::Result<()> {
             .db
             .call(|c| spaces_connector::auth::admin::exists(c))
             .await?;
-        println!("Spaces Connector {} is running.", spaces_connector::VERSION);
-        if setup {
-            println!("Open {} and log in.", service.url());
+        // The banner is a courtesy: a closed stdout must not stop the service.
+        let mut out = std::io::stdout();
+        let _ = writeln!(
+            out,
+            "Spaces Connector {} is running.",
+            spaces_connector::VERSION
+        );
+        let _ = if setup {
+            writeln!(out, "Open {} and log in.", service.url())
         } else {
-            println!("Open {}setup to set the admin password.", service.url());
-        }
-        println!("State file: {}", service.appliance.db.path().display());
+            writeln!(
+                out,
+                "Open {}setup to set the admin password.",
+                service.url()
+            )
+        };
+        let _ = writeln!(out, "State file: {}", service.appliance.db.path().display());
+        let _ = out.flush();
         wait_for_signal().await;
         tracing::info!("shutting down");
         shutdown.cancel();

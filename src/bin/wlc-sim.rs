@@ -3,6 +3,7 @@
 //! Prints `show nmsp status` when asked (type it on standard input, send
 //! SIGUSR1, or GET /show/nmsp/status on `--status-listen`) and on exit.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,6 +17,15 @@ use spaces_connector::identity::Identity;
 use spaces_connector::sim::{self, AuthList, ControllerSpec, SimController};
 use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{SignalKind, signal};
+
+/// Prints to stdout, ignoring a closed pipe: losing the status table must
+/// not take the simulated controllers down.
+macro_rules! say {
+    ($($t:tt)*) => {{ let _ = writeln!(std::io::stdout(), $($t)*); }};
+}
+macro_rules! say_raw {
+    ($($t:tt)*) => {{ let _ = write!(std::io::stdout(), $($t)*); let _ = std::io::stdout().flush(); }};
+}
 
 #[derive(Parser)]
 #[command(
@@ -130,7 +140,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let c = SimController::start(spec.clone())
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", spec.addr))?;
-        println!(
+        say!(
             "{} listening on {} (key hash {})",
             c.spec.name,
             c.addr,
@@ -141,7 +151,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let controllers = Arc::new(controllers);
     if let Some(addr) = args.status_listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        println!(
+        say!(
             "status on http://{}/show/nmsp/status",
             listener.local_addr()?
         );
@@ -169,11 +179,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             _ = &mut deadline => break,
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
-            _ = usr1.recv() => print!("{}", sim::show_all(&controllers)),
+            _ = usr1.recv() => say_raw!("{}", sim::show_all(&controllers)),
             line = stdin.next_line(), if stdin_open => match line {
-                Ok(Some(l)) if l.trim() == "show nmsp status" => print!("{}", sim::show_all(&controllers)),
+                Ok(Some(l)) if l.trim() == "show nmsp status" => say_raw!("{}", sim::show_all(&controllers)),
                 Ok(Some(l)) if l.trim().is_empty() => {}
-                Ok(Some(l)) => println!("unknown command: {l} (try: show nmsp status)"),
+                Ok(Some(l)) => say!("unknown command: {l} (try: show nmsp status)"),
                 _ => stdin_open = false,
             },
         }
@@ -181,6 +191,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for c in controllers.iter() {
         c.stop().await;
     }
-    print!("{}", sim::show_all(&controllers));
+    say_raw!("{}", sim::show_all(&controllers));
     Ok(())
 }

@@ -10,8 +10,6 @@ use sha2::{Digest, Sha256};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::AppState;
-
 pub struct Assets {
     pub dir: PathBuf,
     /// Short hash of every file's contents, part of every asset URL.
@@ -41,7 +39,7 @@ impl Assets {
         format!("/static/{}", self.version)
     }
 
-    pub fn routes(&self) -> Router<AppState> {
+    pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         Router::new().nest_service(
             &self.prefix(),
             tower::ServiceBuilder::new()

@@ -11,8 +11,8 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use http::request::Parts;
 use http::{Method, header};
 
-use super::AppState;
 use super::error::WebError;
+use super::portal::Portal;
 use crate::auth::{admin, api_tokens, secrets_equal, sessions};
 
 /// `__Host-` makes the browser refuse the cookie unless it is Secure,
@@ -68,23 +68,22 @@ impl CurrentSession {
 
 /// The live session for the request's cookie: `LoginRequired` without a
 /// cookie, `SessionExpired` when the cookie names an ended session.
-async fn session_from(parts: &Parts, state: &AppState) -> Result<sessions::Session, WebError> {
+async fn session_from<S: Portal>(parts: &Parts, state: &S) -> Result<sessions::Session, WebError> {
     let jar = CookieJar::from_headers(&parts.headers);
     let Some(value) = jar.get(SESSION_COOKIE).map(|c| c.value().to_string()) else {
         return Err(WebError::LoginRequired);
     };
-    let policy = state.sessions;
+    let policy = state.session_policy();
     state
-        .appliance
-        .db
+        .db()
         .call(move |c| sessions::touch(c, &value, policy))
         .await?
         .ok_or(WebError::SessionExpired)
 }
 
-impl FromRequestParts<AppState> for CurrentSession {
+impl<S: Portal> FromRequestParts<S> for CurrentSession {
     type Rejection = WebError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, WebError> {
         session_from(parts, state).await.map(CurrentSession)
     }
 }
@@ -93,12 +92,9 @@ impl FromRequestParts<AppState> for CurrentSession {
 /// also sends its CSRF token in `X-CSRF-Token` for state-changing requests.
 pub struct ApiCaller;
 
-impl FromRequestParts<AppState> for ApiCaller {
+impl<S: Portal> FromRequestParts<S> for ApiCaller {
     type Rejection = super::error::ApiError;
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
             let secret = auth
                 .to_str()
@@ -107,8 +103,7 @@ impl FromRequestParts<AppState> for ApiCaller {
                 .map(|s| s.trim().to_string())
                 .ok_or(WebError::LoginRequired)?;
             let ok = state
-                .appliance
-                .db
+                .db()
                 .call(move |c| api_tokens::authenticate(c, &secret))
                 .await
                 .map_err(WebError::from)?;
@@ -136,13 +131,13 @@ impl FromRequestParts<AppState> for ApiCaller {
 
 /// Until an admin password is set, every page leads to `/setup` and the
 /// API answers `setup_required`: there is no default password.
-pub async fn setup_gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn setup_gate<S: Portal>(State(state): State<S>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     if path == "/setup" {
         return next.run(req).await;
     }
     let is_api = path.starts_with("/api/");
-    match state.appliance.db.call(|c| admin::exists(c)).await {
+    match state.db().call(|c| admin::exists(c)).await {
         Ok(true) => next.run(req).await,
         Ok(false) if is_api => WebError::SetupRequired.into_json(),
         Ok(false) => WebError::SetupRequired.into_response(),

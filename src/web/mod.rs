@@ -6,10 +6,11 @@
 
 mod api;
 mod assets;
-mod auth;
-mod error;
-mod pages;
-mod security;
+pub mod auth;
+pub mod error;
+pub mod pages;
+pub mod portal;
+pub mod security;
 pub mod server;
 
 use std::sync::Arc;
@@ -60,19 +61,53 @@ impl AppState {
     }
 }
 
-/// The whole web application.
+impl portal::Portal for AppState {
+    const PRODUCT: &'static str = "Spaces Connector";
+    const NAV: &'static [(&'static str, &'static str, &'static str)] = &[
+        ("/", "dashboard", "Dashboard"),
+        ("/controllers", "controllers", "Controllers"),
+        ("/statistics", "statistics", "Statistics"),
+        ("/token", "token", "Token"),
+        ("/system", "system", "System"),
+        ("/password", "password", "Password"),
+    ];
+
+    fn db(&self) -> &crate::db::Db {
+        &self.appliance.db
+    }
+    fn session_policy(&self) -> SessionPolicy {
+        self.sessions
+    }
+    fn throttle(&self) -> &LoginThrottle {
+        &self.throttle
+    }
+    fn asset_prefix(&self) -> String {
+        self.assets.prefix()
+    }
+}
+
+/// The connector's whole web application.
 pub fn router(state: AppState) -> Router {
     let assets = state.assets.clone();
-    Router::new()
+    let app = Router::new()
         .merge(pages::routes())
         .nest("/api/v1", api::routes())
+        .route("/metrics", axum::routing::get(api::metrics));
+    harden(app, state, &assets)
+}
+
+/// Wraps an application's routes with what every portal shares: login,
+/// setup and password pages, the first-boot gate, assets, the security
+/// layers and limits.
+pub fn harden<S: portal::Portal>(app: Router<S>, state: S, assets: &Assets) -> Router {
+    app.merge(pages::session::routes())
+        .merge(pages::password::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::setup_gate,
+            auth::setup_gate::<S>,
         ))
         .merge(assets.routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .route("/metrics", axum::routing::get(api::metrics))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(security::check_origin))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -14,6 +14,23 @@ use tokio_util::sync::CancellationToken;
 
 use super::{AppState, router};
 
+impl WebServer {
+    /// Serves the connector's admin UI with its web identity.
+    pub fn start_appliance(
+        state: AppState,
+        https: SocketAddr,
+        redirect: Option<SocketAddr>,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<WebServer> {
+        let tls = state
+            .appliance
+            .web_identity
+            .server_config()
+            .map_err(std::io::Error::other)?;
+        WebServer::start(router(state), tls, https, redirect, shutdown)
+    }
+}
+
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -28,19 +45,14 @@ impl WebServer {
     /// Binds the listeners (so errors such as "address in use" surface
     /// here) and starts serving.
     pub fn start(
-        state: AppState,
+        app: Router,
+        tls: std::sync::Arc<rustls::ServerConfig>,
         https: SocketAddr,
         redirect: Option<SocketAddr>,
         shutdown: CancellationToken,
     ) -> std::io::Result<WebServer> {
-        let tls = state
-            .appliance
-            .web_identity
-            .server_config()
-            .map_err(std::io::Error::other)?;
         let https_listener = bind(https)?;
         let https_addr = https_listener.local_addr()?;
-        let app = router(state);
         let https_server =
             axum_server::from_tcp_rustls(https_listener, RustlsConfig::from_config(tls))?
                 .handle(handle_for(shutdown.clone()));

@@ -3,8 +3,8 @@
 
 mod controllers;
 mod dashboard;
-mod password;
-mod session;
+pub mod password;
+pub mod session;
 mod statistics;
 mod system;
 mod token;
@@ -17,21 +17,23 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::WebError;
+use super::portal::Portal;
 use crate::VERSION;
 
+/// The connector's own pages (login and password come from `session` and
+/// `password`, shared with the cloud).
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .merge(session::routes())
         .merge(dashboard::routes())
         .merge(token::routes())
         .merge(controllers::routes())
         .merge(system::routes())
-        .merge(password::routes())
         .merge(statistics::routes())
 }
 
 /// What the base template needs from every page.
 pub struct Layout {
+    pub product: &'static str,
     pub title: &'static str,
     /// Which navigation entry is current.
     pub active: &'static str,
@@ -40,20 +42,23 @@ pub struct Layout {
     pub logged_in: bool,
     pub notice: Option<&'static str>,
     pub version: &'static str,
+    nav: &'static [(&'static str, &'static str, &'static str)],
 }
 
 impl Layout {
-    pub fn new(
-        state: &AppState,
+    pub fn new<S: Portal>(
+        state: &S,
         title: &'static str,
         active: &'static str,
         csrf: String,
     ) -> Layout {
         Layout {
+            product: S::PRODUCT,
+            nav: S::NAV,
             title,
             active,
             csrf,
-            assets: state.assets.prefix(),
+            assets: state.asset_prefix(),
             logged_in: active != "public",
             notice: None,
             version: VERSION,
@@ -62,21 +67,14 @@ impl Layout {
 
     /// The navigation entries, with the current page marked.
     pub fn nav(&self) -> Vec<NavItem> {
-        [
-            ("/", "dashboard", "Dashboard"),
-            ("/controllers", "controllers", "Controllers"),
-            ("/statistics", "statistics", "Statistics"),
-            ("/token", "token", "Token"),
-            ("/system", "system", "System"),
-            ("/password", "password", "Password"),
-        ]
-        .into_iter()
-        .map(|(href, key, label)| NavItem {
-            href,
-            label,
-            current: key == self.active,
-        })
-        .collect()
+        self.nav
+            .iter()
+            .map(|&(href, key, label)| NavItem {
+                href,
+                label,
+                current: key == self.active,
+            })
+            .collect()
     }
 
     pub fn with_notice(mut self, query: &NoticeQuery) -> Layout {

@@ -10,12 +10,12 @@ use serde::Deserialize;
 
 use super::{Layout, render};
 use crate::auth::{admin, password};
-use crate::web::AppState;
 use crate::web::auth::CurrentSession;
 use crate::web::error::WebError;
+use crate::web::portal::Portal;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/password", get(form).post(change))
+pub fn routes<S: Portal>() -> Router<S> {
+    Router::new().route("/password", get(form::<S>).post(change::<S>))
 }
 
 #[derive(Template)]
@@ -37,8 +37,8 @@ struct PasswordForm {
     confirm: String,
 }
 
-async fn form(
-    State(state): State<AppState>,
+async fn form<S: Portal>(
+    State(state): State<S>,
     session: CurrentSession,
 ) -> Result<Response, WebError> {
     let page = PasswordPage {
@@ -48,15 +48,14 @@ async fn form(
     Ok(render(&page)?.into_response())
 }
 
-async fn change(
-    State(state): State<AppState>,
+async fn change<S: Portal>(
+    State(state): State<S>,
     session: CurrentSession,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
     let stored = state
-        .appliance
-        .db
+        .db()
         .call(|c| admin::password_hash(c, admin::USERNAME))
         .await?;
     let problem = if !password::verify(form.current, stored).await {
@@ -76,8 +75,7 @@ async fn change(
         .map_err(WebError::internal)?;
     let keep = session.0.id_hash.clone();
     state
-        .appliance
-        .db
+        .db()
         .call(move |c| admin::change_password(c, &hash, &keep))
         .await?;
     tracing::info!("admin password changed");

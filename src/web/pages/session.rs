@@ -11,17 +11,17 @@ use serde::Deserialize;
 
 use super::{CsrfForm, Layout, NoticeQuery, render};
 use crate::auth::{admin, password, random_secret, secrets_equal, sessions, throttle};
-use crate::web::AppState;
 use crate::web::auth::{
     ClientIp, CurrentSession, PRELOGIN_COOKIE, SESSION_COOKIE, cookie, removal,
 };
 use crate::web::error::WebError;
+use crate::web::portal::Portal;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes<S: Portal>() -> Router<S> {
     Router::new()
-        .route("/setup", get(setup_form).post(setup))
-        .route("/login", get(login_form).post(login))
-        .route("/logout", post(logout))
+        .route("/setup", get(setup_form::<S>).post(setup::<S>))
+        .route("/login", get(login_form::<S>).post(login::<S>))
+        .route("/logout", post(logout::<S>))
 }
 
 #[derive(Template)]
@@ -77,11 +77,14 @@ fn check_prelogin(jar: &CookieJar, submitted: &str) -> Result<(), WebError> {
     }
 }
 
-async fn admin_exists(state: &AppState) -> Result<bool, WebError> {
-    Ok(state.appliance.db.call(|c| admin::exists(c)).await?)
+async fn admin_exists<S: Portal>(state: &S) -> Result<bool, WebError> {
+    Ok(state.db().call(|c| admin::exists(c)).await?)
 }
 
-async fn setup_form(State(state): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
+async fn setup_form<S: Portal>(
+    State(state): State<S>,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
     if admin_exists(&state).await? {
         return Ok(Redirect::to("/login").into_response());
     }
@@ -93,8 +96,8 @@ async fn setup_form(State(state): State<AppState>, jar: CookieJar) -> Result<Res
     Ok((jar, render(&page)?).into_response())
 }
 
-async fn setup(
-    State(state): State<AppState>,
+async fn setup<S: Portal>(
+    State(state): State<S>,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
     Form(form): Form<SetupForm>,
@@ -113,11 +116,7 @@ async fn setup(
     let hash = password::hash(form.password)
         .await
         .map_err(WebError::internal)?;
-    let created = state
-        .appliance
-        .db
-        .call(move |c| admin::create(c, &hash))
-        .await?;
+    let created = state.db().call(move |c| admin::create(c, &hash)).await?;
     if !created {
         return Ok(Redirect::to("/login").into_response());
     }
@@ -125,8 +124,8 @@ async fn setup(
     start_session(&state, jar, &ip).await
 }
 
-async fn login_form(
-    State(state): State<AppState>,
+async fn login_form<S: Portal>(
+    State(state): State<S>,
     jar: CookieJar,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, WebError> {
@@ -139,15 +138,15 @@ async fn login_form(
     Ok((jar, render(&page)?).into_response())
 }
 
-async fn login(
-    State(state): State<AppState>,
+async fn login<S: Portal>(
+    State(state): State<S>,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, WebError> {
     check_prelogin(&jar, &form.csrf)?;
     let keys = throttle::keys(&ip, &form.username);
-    let refuse = |state: &AppState, status: StatusCode, error: String, form: LoginForm| {
+    let refuse = |state: &S, status: StatusCode, error: String, form: LoginForm| {
         let page = LoginPage {
             layout: Layout::new(state, "Log in", "public", form.csrf),
             username: form.username,
@@ -155,7 +154,7 @@ async fn login(
         };
         render(&page).map(|html| (status, html).into_response())
     };
-    if let Some(wait) = state.throttle.retry_after(&keys) {
+    if let Some(wait) = state.throttle().retry_after(&keys) {
         let err = WebError::Throttled(wait);
         let mut resp = refuse(&state, StatusCode::TOO_MANY_REQUESTS, err.to_string(), form)?;
         resp.headers_mut().insert(
@@ -166,31 +165,33 @@ async fn login(
     }
     let user = form.username.trim().to_string();
     let stored = state
-        .appliance
-        .db
+        .db()
         .call(move |c| admin::password_hash(c, &user))
         .await?;
     if !password::verify(form.password.clone(), stored).await {
-        state.throttle.failed(&keys);
+        state.throttle().failed(&keys);
         tracing::warn!(client = %ip, "failed login");
         let msg = "Wrong user name or password.".to_string();
         return refuse(&state, StatusCode::UNAUTHORIZED, msg, form);
     }
-    state.throttle.succeeded(&keys);
+    state.throttle().succeeded(&keys);
     tracing::info!(client = %ip, "admin logged in");
     start_session(&state, jar, &ip).await
 }
 
 /// Logs the browser in with a brand-new session id (any session it had is
 /// ended), so an id planted before login is worthless after it.
-async fn start_session(state: &AppState, jar: CookieJar, ip: &str) -> Result<Response, WebError> {
+async fn start_session<S: Portal>(
+    state: &S,
+    jar: CookieJar,
+    ip: &str,
+) -> Result<Response, WebError> {
     let old = jar
         .get(SESSION_COOKIE)
         .map(|c| crate::auth::secret_hash(c.value()));
     let ip = ip.to_string();
     let (id, _) = state
-        .appliance
-        .db
+        .db()
         .call(move |c| {
             if let Some(old) = old {
                 sessions::delete(c, &old)?;
@@ -204,19 +205,15 @@ async fn start_session(state: &AppState, jar: CookieJar, ip: &str) -> Result<Res
     Ok((jar, Redirect::to("/")).into_response())
 }
 
-async fn logout(
-    State(state): State<AppState>,
+async fn logout<S: Portal>(
+    State(state): State<S>,
     session: CurrentSession,
     jar: CookieJar,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
     let id = session.0.id_hash.clone();
-    state
-        .appliance
-        .db
-        .call(move |c| sessions::delete(c, &id))
-        .await?;
+    state.db().call(move |c| sessions::delete(c, &id)).await?;
     let jar = jar.remove(removal(SESSION_COOKIE));
     Ok((jar, Redirect::to("/login?notice=logged-out")).into_response())
 }
