@@ -12,8 +12,9 @@ pub fn now_unix() -> i64 {
 }
 
 /// Formats Unix seconds as an RFC 3339 UTC timestamp for pages and APIs.
-pub fn format_unix(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
+/// Takes the seconds by value or by reference (templates pass references).
+pub fn format_unix(secs: impl std::borrow::Borrow<i64>) -> String {
+    time::OffsetDateTime::from_unix_timestamp(*secs.borrow())
         .ok()
         .and_then(|t| {
             t.format(&time::format_description::well_known::Rfc3339)

@@ -9,6 +9,8 @@ pub mod appliance;
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod cloud;
+pub mod cloud_api;
 pub mod console;
 pub mod controller_session;
 pub mod controllers;

@@ -8,10 +8,13 @@ use rusqlite_migration::{M, Migrations};
 
 use super::DbError;
 
-fn steps() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(
-            r#"
+/// Tables every portal has (connector and cloud): settings, TLS material,
+/// the admin, sessions and API tokens. A macro so it can be `concat!`ed
+/// into each program's first migration.
+#[macro_export]
+macro_rules! auth_tables {
+    () => {
+        r#"
 CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -52,6 +55,15 @@ CREATE TABLE api_tokens (
     last_used  INTEGER
 ) STRICT;
 
+"#
+    };
+}
+
+fn steps() -> Migrations<'static> {
+    Migrations::new(vec![
+        M::up(concat!(
+            auth_tables!(),
+            r#"
 CREATE TABLE cloud_token (
     id          INTEGER PRIMARY KEY CHECK (id = 1),
     token       TEXT NOT NULL,
@@ -75,8 +87,8 @@ CREATE TABLE controllers (
     UNIQUE (host, port)
 ) STRICT;
 CREATE UNIQUE INDEX controllers_name ON controllers (name COLLATE NOCASE);
-"#,
-        ),
+"#
+        )),
         // Trust on first use of each controller's certificate (NMSP.md):
         // the accepted key hash, and a changed one awaiting an admin.
         M::up(
@@ -85,17 +97,41 @@ ALTER TABLE controllers ADD COLUMN cert_pin TEXT;
 ALTER TABLE controllers ADD COLUMN pending_pin TEXT;
 "#,
         ),
+        // The cloud link: the credential from registration, the durable
+        // event spool, and controller changes waiting to reach the cloud.
+        M::up(
+            r#"
+ALTER TABLE cloud_token ADD COLUMN credential TEXT;
+ALTER TABLE cloud_token ADD COLUMN registered_at INTEGER;
+CREATE TABLE spool (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_id   TEXT NOT NULL,
+    events     INTEGER NOT NULL,
+    bytes      INTEGER NOT NULL,
+    payload    BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE config_outbox (
+    id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    op   TEXT NOT NULL CHECK (op IN ('add', 'remove')),
+    name TEXT NOT NULL,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    kind TEXT NOT NULL
+) STRICT;
+"#,
+        ),
     ])
 }
 
-pub(super) fn apply(conn: &mut Connection) -> Result<(), DbError> {
+pub fn apply(conn: &mut Connection) -> Result<(), DbError> {
     steps().to_latest(conn)?;
     Ok(())
 }
 
 #[cfg(test)]
 pub(super) fn latest_version() -> i64 {
-    2
+    3
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! The console opens its own `Db` on the same file; WAL plus the busy
 //! timeout make that safe while the service runs.
 
-mod migrations;
+pub mod migrations;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -30,6 +30,9 @@ pub enum DbError {
     Task(String),
 }
 
+/// Brings a freshly opened database to its program's current schema.
+pub type Migrate = fn(&mut Connection) -> Result<(), DbError>;
+
 /// Shared handle to the state file.
 #[derive(Clone)]
 pub struct Db {
@@ -44,22 +47,23 @@ impl Db {
     /// Opens (creating if needed) `<data_dir>/<file>` and migrates it to the
     /// current schema.
     pub fn open_in(data_dir: &Path, file: &str) -> Result<Db, DbError> {
+        Db::open_in_with(data_dir, file, migrations::apply)
+    }
+
+    /// Like `open_in`, with another program's schema migrations.
+    pub fn open_in_with(data_dir: &Path, file: &str, migrate: Migrate) -> Result<Db, DbError> {
         std::fs::create_dir_all(data_dir).map_err(|source| DbError::DataDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
         restrict_permissions(data_dir);
-        Db::open(&data_dir.join(file))
-    }
-
-    /// Opens the database file at `path` and migrates it.
-    pub fn open(path: &Path) -> Result<Db, DbError> {
-        let mut conn = Connection::open(path)?;
+        let path = data_dir.join(file);
+        let mut conn = Connection::open(&path)?;
         configure(&conn)?;
-        migrations::apply(&mut conn)?;
+        migrate(&mut conn)?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
-            path: path.to_path_buf(),
+            path,
         })
     }
 

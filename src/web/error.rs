@@ -37,6 +37,11 @@ pub enum WebError {
     },
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A credential or token the server will not accept, with the reason.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("the request body is too large")]
     TooLarge,
     #[error("internal error")]
@@ -57,6 +62,8 @@ impl WebError {
             WebError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             WebError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Refused(_) => StatusCode::UNAUTHORIZED,
+            WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -73,6 +80,8 @@ impl WebError {
             WebError::Throttled(_) => "too_many_attempts",
             WebError::Invalid { .. } => "validation_failed",
             WebError::BadRequest(_) => "bad_request",
+            WebError::Refused(_) => "refused",
+            WebError::Conflict(_) => "conflict",
             WebError::TooLarge => "body_too_large",
             WebError::Internal(_) => "internal_error",
         }

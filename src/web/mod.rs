@@ -28,7 +28,8 @@ use crate::auth::throttle::LoginThrottle;
 pub use assets::Assets;
 pub use error::WebError;
 
-/// Largest request body accepted anywhere: forms and JSON are small.
+/// Largest request body accepted by default: forms and JSON are small. A
+/// route that takes more (the cloud's event batches) sets its own limit.
 pub const MAX_BODY: usize = 64 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -111,7 +112,6 @@ pub fn harden<S: portal::Portal>(app: Router<S>, state: S, assets: &Assets) -> R
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(security::check_origin))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(
             http::StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,

@@ -1,0 +1,297 @@
+//! The cloud's API for connectors (register, config, events, heartbeat)
+//! and for consumers (firehose). Connectors authenticate with the
+//! credential they got at registration; firehose consumers with their
+//! tenant's firehose key.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use http::request::Parts;
+use serde::Deserialize;
+use tower_http::decompression::RequestDecompressionLayer;
+
+use super::registry::{self, Member};
+use super::{CloudState, group_config, ingest};
+use crate::cloud_api::{
+    BatchAck, ControllerConfig, EventBatch, GroupConfig, Heartbeat, HeartbeatAck, PROTOCOL_VERSION,
+    RegisterRequest, RegisterResponse, path,
+};
+use crate::web::error::{ApiError, WebError};
+
+/// Largest event batch accepted, after decompression.
+const MAX_BATCH: usize = 32 * 1024 * 1024;
+/// Longest a config long-poll waits.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+pub fn routes() -> Router<CloudState> {
+    Router::new()
+        .route(path::REGISTER, post(register))
+        .route(path::CONFIG, get(config))
+        .route(path::CONFIG_CONTROLLERS, post(add_controller))
+        .route(
+            &format!("{}/{{host}}/{{port}}", path::CONFIG_CONTROLLERS),
+            delete(remove_controller),
+        )
+        .route(path::HEARTBEAT, post(heartbeat))
+        .route(path::FIREHOSE, get(firehose))
+        .merge(
+            // Batches arrive gzipped; the limit applies after decompression.
+            Router::new()
+                .route(path::EVENTS, post(events))
+                .layer(DefaultBodyLimit::max(MAX_BATCH))
+                .layer(RequestDecompressionLayer::new()),
+        )
+}
+
+fn bearer(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(|s| s.trim().to_string())
+}
+
+/// A registered connector, by its credential.
+struct MemberAuth(Member);
+
+impl FromRequestParts<CloudState> for MemberAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &CloudState) -> Result<Self, ApiError> {
+        let cred = bearer(parts).ok_or(WebError::LoginRequired)?;
+        state
+            .db
+            .call(move |c| registry::authenticate(c, &cred))
+            .await
+            .map_err(WebError::from)?
+            .map(MemberAuth)
+            .ok_or_else(|| {
+                WebError::Refused(
+                    "unknown connector credential: register again with the token".into(),
+                )
+                .into()
+            })
+    }
+}
+
+fn seen_ip(info: &ConnectInfo<SocketAddr>) -> String {
+    info.0.ip().to_string()
+}
+
+async fn register(
+    State(state): State<CloudState>,
+    info: ConnectInfo<SocketAddr>,
+    Json(req): Json<RegisterRequest>,
+) -> Result<Json<RegisterResponse>, ApiError> {
+    let ip = seen_ip(&info);
+    let (signer, liveness) = (state.signer.clone(), state.liveness);
+    let resp = state
+        .db
+        .call(move |c| registry::register(c, &signer, &req, &ip, liveness))
+        .await
+        .map_err(WebError::from)?;
+    tracing::info!(group = %resp.group_id, "connector registered");
+    Ok(Json(resp))
+}
+
+#[derive(Deserialize)]
+struct ConfigQuery {
+    /// The version the connector has; the answer waits for a newer one.
+    #[serde(default)]
+    version: Option<u64>,
+    /// Seconds to wait for a change.
+    #[serde(default)]
+    wait: Option<u64>,
+}
+
+async fn config(
+    State(state): State<CloudState>,
+    MemberAuth(m): MemberAuth,
+    Query(q): Query<ConfigQuery>,
+) -> Result<Json<GroupConfig>, ApiError> {
+    let mut changes = state.config_changed.subscribe();
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(q.wait.unwrap_or(0)).min(MAX_WAIT);
+    loop {
+        let group = m.group_id.clone();
+        let cfg = state
+            .db
+            .call(move |c| group_config::config(c, &group))
+            .await
+            .map_err(WebError::from)?;
+        if q.version != Some(cfg.version) {
+            return Ok(Json(cfg));
+        }
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => return Ok(Json(cfg)),
+        }
+    }
+}
+
+async fn add_controller(
+    State(state): State<CloudState>,
+    MemberAuth(m): MemberAuth,
+    Json(c): Json<ControllerConfig>,
+) -> Result<Json<GroupConfig>, ApiError> {
+    let group = m.group_id.clone();
+    let cfg = state
+        .db
+        .call(move |conn| {
+            group_config::add(conn, &group, &c)?;
+            Ok::<_, super::CloudError>(group_config::config(conn, &group)?)
+        })
+        .await
+        .map_err(WebError::from)?;
+    state.config_changed.send_modify(|v| *v += 1);
+    Ok(Json(cfg))
+}
+
+async fn remove_controller(
+    State(state): State<CloudState>,
+    MemberAuth(m): MemberAuth,
+    Path((host, port)): Path<(String, u16)>,
+) -> Result<Json<GroupConfig>, ApiError> {
+    let group = m.group_id.clone();
+    let cfg = state
+        .db
+        .call(move |conn| {
+            group_config::remove(conn, &group, &host, port)?;
+            group_config::config(conn, &group)
+        })
+        .await
+        .map_err(WebError::from)?;
+    state.config_changed.send_modify(|v| *v += 1);
+    Ok(Json(cfg))
+}
+
+async fn events(
+    State(state): State<CloudState>,
+    MemberAuth(m): MemberAuth,
+    body: Bytes,
+) -> Result<Json<BatchAck>, ApiError> {
+    let batch: EventBatch = serde_json::from_slice(&body)
+        .map_err(|e| WebError::BadRequest(format!("not an event batch: {e}")))?;
+    let ack = state
+        .db
+        .call(move |c| ingest::ingest(c, &m, &batch))
+        .await
+        .map_err(WebError::from)?;
+    if ack.new > 0 {
+        state.ingested.send_modify(|v| *v += 1);
+    }
+    Ok(Json(ack))
+}
+
+async fn heartbeat(
+    State(state): State<CloudState>,
+    MemberAuth(m): MemberAuth,
+    info: ConnectInfo<SocketAddr>,
+    Json(hb): Json<Heartbeat>,
+) -> Result<Json<HeartbeatAck>, ApiError> {
+    let ip = seen_ip(&info);
+    let liveness = state.liveness;
+    let ack = state
+        .db
+        .call(move |c| {
+            registry::heartbeat(c, &m, &hb, &ip)?;
+            let peers = registry::peers(c, &m.group_id, Some(&m.instance_id), liveness)?;
+            let version = group_config::config(c, &m.group_id)?.version;
+            let group_compatible = peers
+                .iter()
+                .filter(|p| p.state != "down")
+                .all(|p| p.protocol_version == PROTOCOL_VERSION);
+            Ok::<_, crate::db::DbError>(HeartbeatAck {
+                peers,
+                config_version: version,
+                group_compatible,
+            })
+        })
+        .await
+        .map_err(WebError::from)?;
+    Ok(Json(ack))
+}
+
+#[derive(Deserialize)]
+struct FirehoseQuery {
+    /// Resume after this offset (0 = from the start of the window).
+    #[serde(default)]
+    after: i64,
+    /// Keep the stream open for new events (default true).
+    #[serde(default = "yes")]
+    follow: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// NDJSON stream of a tenant's unique events, each exactly once, in offset
+/// order; resumable with `?after=`.
+async fn firehose(
+    State(state): State<CloudState>,
+    parts: Parts,
+    Query(q): Query<FirehoseQuery>,
+) -> Result<Response, ApiError> {
+    let key = bearer(&parts).ok_or(WebError::LoginRequired)?;
+    let tenant = state
+        .db
+        .call(move |c| registry::tenant_by_firehose_key(c, &key))
+        .await
+        .map_err(WebError::from)?
+        .ok_or_else(|| WebError::Refused("unknown firehose key".into()))?;
+    let rx = state.ingested.subscribe();
+    let init = (state.db.clone(), tenant, q.after, q.follow, rx, false);
+    let stream = futures_util::stream::unfold(
+        init,
+        |(db, tenant, after, follow, mut rx, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                let t = tenant.clone();
+                let page = match db
+                    .call(move |c| ingest::firehose_page(c, &t, after, 1000))
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        return Some((
+                            Err(std::io::Error::other(e.to_string())),
+                            (db, tenant, after, follow, rx, true),
+                        ));
+                    }
+                };
+                if let Some(last) = page.last() {
+                    let next = last.offset;
+                    let mut chunk = Vec::with_capacity(page.len() * 256);
+                    for e in &page {
+                        if serde_json::to_writer(&mut chunk, e).is_ok() {
+                            chunk.push(b'\n');
+                        }
+                    }
+                    return Some((
+                        Ok(Bytes::from(chunk)),
+                        (db, tenant, next, follow, rx, false),
+                    ));
+                }
+                if !follow {
+                    return None;
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(1), rx.changed()).await;
+            }
+        },
+    );
+    Ok((
+        [(http::header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}

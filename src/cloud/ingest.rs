@@ -1,0 +1,167 @@
+//! Ingest with de-duplication: every member of a group sends every event;
+//! each dedup key is stored once per group, and only then appears on the
+//! firehose. Batches are idempotent per member and batch id, so a retried
+//! or replayed batch never counts twice. Stored in SQLite, so dedup
+//! survives a restart of the cloud.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::registry::Member;
+use crate::cloud_api::{BatchAck, EventBatch, FirehoseEvent};
+use crate::db::DbError;
+use crate::event::{Channel, dedup_key};
+
+/// Received, unique and duplicate counts for one source (controller or AP).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub source: String,
+    pub received: i64,
+    pub unique: i64,
+}
+
+impl Totals {
+    pub fn duplicates(&self) -> i64 {
+        self.received - self.unique
+    }
+}
+
+fn channel_name(c: Channel) -> &'static str {
+    match c {
+        Channel::Controller => "controller",
+        Channel::Ap => "ap",
+    }
+}
+
+/// Stores a batch; returns how many of its events were new to the group.
+pub fn ingest(
+    conn: &mut Connection,
+    member: &Member,
+    batch: &EventBatch,
+) -> Result<BatchAck, DbError> {
+    let tx = conn.transaction()?;
+    let seen: Option<(i64, i64)> = tx
+        .query_row(
+            "SELECT events, new_events FROM batches WHERE member_id = ?1 AND batch_id = ?2",
+            params![member.instance_id, batch.batch_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((events, new)) = seen {
+        return Ok(BatchAck {
+            accepted: events as usize,
+            new: new as usize,
+            duplicates: (events - new) as usize,
+            replayed_batch: true,
+        });
+    }
+    let now_ms = crate::event::now_ms() as i64;
+    let mut accepted = 0usize;
+    let mut new = 0usize;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO events (group_id, key, channel, source, msg_type, body, ingested_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        let mut totals = tx.prepare_cached(
+            "INSERT INTO event_totals (group_id, source, received, unique_new) VALUES (?1, ?2, 1, ?3)
+             ON CONFLICT (group_id, source) DO UPDATE SET received = received + 1,
+                 unique_new = unique_new + excluded.unique_new",
+        )?;
+        for e in &batch.events {
+            let Ok(body) = B64.decode(&e.body) else {
+                continue;
+            };
+            let key = dedup_key(&e.source, e.msg_type, &body);
+            // A key that does not match its event is not trusted.
+            if hex::encode(key) != e.key {
+                continue;
+            }
+            accepted += 1;
+            let n = insert.execute(params![
+                member.group_id,
+                &key[..],
+                channel_name(e.channel),
+                e.source,
+                e.msg_type,
+                body,
+                now_ms
+            ])?;
+            new += n;
+            totals.execute(params![member.group_id, e.source, n as i64])?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO batches (member_id, batch_id, events, new_events, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![member.instance_id, batch.batch_id, accepted as i64, new as i64, crate::clock::now_unix()],
+    )?;
+    tx.commit()?;
+    Ok(BatchAck {
+        accepted,
+        new,
+        duplicates: accepted - new,
+        replayed_batch: false,
+    })
+}
+
+/// Per-source totals of a group.
+pub fn totals(conn: &Connection, group_id: &str) -> Result<Vec<Totals>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT source, received, unique_new FROM event_totals WHERE group_id = ?1 ORDER BY source",
+    )?;
+    let rows = stmt.query_map([group_id], |r| {
+        Ok(Totals {
+            source: r.get(0)?,
+            received: r.get(1)?,
+            unique: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Up to `limit` unique events of a tenant after `after`, oldest first.
+pub fn firehose_page(
+    conn: &Connection,
+    tenant_id: &str,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<FirehoseEvent>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.offset, e.group_id, e.channel, e.source, e.msg_type, e.body, e.key, e.ingested_at_ms
+         FROM events e JOIN groups g ON g.id = e.group_id
+         WHERE g.tenant_id = ?1 AND e.offset > ?2 ORDER BY e.offset LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![tenant_id, after, limit as i64], |r| {
+        let channel: String = r.get(2)?;
+        let body: Vec<u8> = r.get(5)?;
+        let key: Vec<u8> = r.get(6)?;
+        Ok(FirehoseEvent {
+            offset: r.get(0)?,
+            group_id: r.get(1)?,
+            channel: if channel == "ap" {
+                Channel::Ap
+            } else {
+                Channel::Controller
+            },
+            source: r.get(3)?,
+            msg_type: r.get(4)?,
+            body: B64.encode(body),
+            key: hex::encode(key),
+            ingested_at_ms: r.get::<_, i64>(7)? as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Forgets events and batch ids older than the dedup window.
+pub fn purge(conn: &Connection, window_secs: i64) -> Result<usize, DbError> {
+    let cutoff_ms = crate::event::now_ms() as i64 - window_secs * 1000;
+    let n = conn.execute("DELETE FROM events WHERE ingested_at_ms < ?1", [cutoff_ms])?;
+    conn.execute(
+        "DELETE FROM batches WHERE received_at < ?1",
+        [crate::clock::now_unix() - window_secs],
+    )?;
+    Ok(n)
+}

@@ -1,0 +1,240 @@
+//! `spaces-cloud`: the reference cloud the connectors talk to. It issues
+//! tokens, registers connectors into groups, distributes each group's
+//! configuration, ingests events with de-duplication across a group's
+//! members, serves the firehose of unique events, and shows it all on an
+//! admin dashboard.
+
+pub mod api;
+pub mod group_config;
+pub mod ingest;
+pub mod pages;
+pub mod registry;
+pub mod schema;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use clap::Args;
+use rusqlite::OptionalExtension;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::sessions::SessionPolicy;
+use crate::auth::throttle::LoginThrottle;
+use crate::db::{Db, DbError};
+use crate::identity::{self, Identity, Purpose};
+use crate::token::{TokenError, TokenSigner};
+use crate::web::Assets;
+use crate::web::error::WebError;
+use crate::web::portal::Portal;
+use crate::web::server::WebServer;
+use registry::Liveness;
+
+/// Errors of the cloud's domain layer.
+#[derive(Debug, thiserror::Error)]
+pub enum CloudError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("token refused: {0}")]
+    Token(TokenError),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<CloudError> for WebError {
+    fn from(e: CloudError) -> Self {
+        match e {
+            CloudError::Invalid(m) => WebError::BadRequest(m),
+            CloudError::Token(_) | CloudError::Unauthorized(_) => WebError::Refused(e.to_string()),
+            CloudError::Conflict(m) => WebError::Conflict(m),
+            CloudError::NotFound => WebError::NotFound,
+            CloudError::Db(d) => d.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CloudArgs {
+    /// Directory of the cloud's state file (cloud.db).
+    #[arg(long, env = "SPACES_CLOUD_DATA_DIR", default_value = "./cloud-data")]
+    pub data_dir: PathBuf,
+    /// HTTPS address of the API and dashboard.
+    #[arg(long, env = "SPACES_CLOUD_LISTEN", default_value = "0.0.0.0:9443")]
+    pub listen: SocketAddr,
+    /// The URL connectors use to reach this cloud (goes into tokens);
+    /// defaults to https://<listen address>.
+    #[arg(long, env = "SPACES_CLOUD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Seconds without a heartbeat before a connector is "stale".
+    #[arg(long, default_value_t = 10)]
+    pub stale_after_secs: i64,
+    /// Seconds without a heartbeat before a connector is "down".
+    #[arg(long, default_value_t = 30)]
+    pub down_after_secs: i64,
+    /// Hours an event key is remembered for de-duplication (and kept for
+    /// the firehose); long enough for a connector's spool replay.
+    #[arg(long, default_value_t = 24)]
+    pub dedup_window_hours: i64,
+    #[arg(long, env = "SPACES_CLOUD_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+}
+
+/// Shared by the cloud's handlers.
+#[derive(Clone)]
+pub struct CloudState {
+    pub db: Db,
+    pub signer: Arc<TokenSigner>,
+    pub url: Arc<str>,
+    pub pin: Arc<str>,
+    pub liveness: Liveness,
+    pub throttle: Arc<LoginThrottle>,
+    pub sessions: SessionPolicy,
+    pub assets: Arc<Assets>,
+    /// Bumped whenever a group's configuration changes (long polls wait).
+    pub config_changed: Arc<watch::Sender<u64>>,
+    /// Bumped after every ingest (firehose followers wait).
+    pub ingested: Arc<watch::Sender<u64>>,
+}
+
+impl Portal for CloudState {
+    const PRODUCT: &'static str = "Spaces Cloud";
+    const NAV: &'static [(&'static str, &'static str, &'static str)] = &[
+        ("/", "tenants", "Tenants"),
+        ("/password", "password", "Password"),
+    ];
+
+    fn db(&self) -> &Db {
+        &self.db
+    }
+    fn session_policy(&self) -> SessionPolicy {
+        self.sessions
+    }
+    fn throttle(&self) -> &LoginThrottle {
+        &self.throttle
+    }
+    fn asset_prefix(&self) -> String {
+        self.assets.prefix()
+    }
+}
+
+/// A running cloud.
+pub struct CloudService {
+    pub state: CloudState,
+    pub web: WebServer,
+    purge: tokio::task::JoinHandle<()>,
+}
+
+const SIGNING_KEY: &str = "token_signing_key";
+
+impl CloudService {
+    pub async fn start(
+        args: &CloudArgs,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<CloudService> {
+        let dir = args.data_dir.clone();
+        let (db, web_id, signer) = tokio::task::spawn_blocking(move || open(&dir)).await??;
+        let tls = web_id.server_config()?;
+        let pin: Arc<str> = web_id.key_hash()?.into();
+        // Bind first so the URL in tokens names the real port.
+        let listener = std::net::TcpListener::bind(args.listen)?;
+        let bound = listener.local_addr()?;
+        drop(listener);
+        let url: Arc<str> = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("https://{bound}"))
+            .trim_end_matches('/')
+            .into();
+        let state = CloudState {
+            db,
+            signer: Arc::new(signer),
+            url,
+            pin,
+            liveness: Liveness {
+                stale_after_secs: args.stale_after_secs.max(1),
+                down_after_secs: args.down_after_secs.max(2),
+            },
+            throttle: Arc::new(LoginThrottle::default()),
+            sessions: SessionPolicy::default(),
+            assets: Arc::new(Assets::locate(args.static_dir.as_deref())),
+            config_changed: Arc::new(watch::channel(0).0),
+            ingested: Arc::new(watch::channel(0).0),
+        };
+        let app = crate::web::harden(
+            pages::routes().merge(api::routes()),
+            state.clone(),
+            &state.assets.clone(),
+        );
+        let web = WebServer::start(app, tls, bound, None, shutdown.clone())?;
+        let purge = tokio::spawn(purge_loop(
+            state.db.clone(),
+            args.dedup_window_hours * 3600,
+            shutdown,
+        ));
+        Ok(CloudService { state, web, purge })
+    }
+
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.web.wait().await?;
+        let _ = self.purge.await;
+        let db = self.state.db.clone();
+        tokio::task::spawn_blocking(move || db.checkpoint()).await??;
+        Ok(())
+    }
+}
+
+fn open(dir: &std::path::Path) -> anyhow::Result<(Db, Identity, TokenSigner)> {
+    let db = Db::open_in_with(dir, "cloud.db", schema::migrate)?;
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let (id, signer) = db.call_blocking(|c| -> anyhow::Result<_> {
+        let mut names = vec![host.clone(), "localhost".into(), "127.0.0.1".into()];
+        names.extend(crate::appliance::local_addresses());
+        let id = identity::load_or_create(c, Purpose::Web, "spaces-cloud", names)?;
+        let stored: Option<String> = c
+            .query_row(
+                "SELECT value FROM settings WHERE key = ?1",
+                [SIGNING_KEY],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(DbError::from)?;
+        let signer = match stored {
+            Some(b64) => TokenSigner::from_pkcs8(&B64.decode(b64)?).map_err(anyhow::Error::msg)?,
+            None => {
+                let (signer, pkcs8) = TokenSigner::generate();
+                c.execute(
+                    "INSERT INTO settings (key, value) VALUES (?1, ?2)",
+                    [SIGNING_KEY, &B64.encode(pkcs8)],
+                )
+                .map_err(DbError::from)?;
+                signer
+            }
+        };
+        Ok((id, signer))
+    })?;
+    Ok((db, id, signer))
+}
+
+async fn purge_loop(db: Db, window_secs: i64, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                if let Err(e) = db.call(move |c| ingest::purge(c, window_secs)).await {
+                    tracing::warn!(error = %e, "purge failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The cloud's admin dashboard: tenants, "create a new token" for a
+//! connector name, and per group its connectors, health, controllers and
+//! event totals.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use http::StatusCode;
+use serde::Deserialize;
+
+use super::ingest::{self, Totals};
+use super::registry::{self, CloudAddress, Group, Tenant};
+use super::{CloudError, CloudState, group_config};
+use crate::cloud_api::{ControllerConfig, PeerState};
+use crate::web::auth::CurrentSession;
+use crate::web::error::WebError;
+use crate::web::pages::{Layout, render};
+
+pub fn routes() -> Router<CloudState> {
+    Router::new()
+        .route("/", get(tenants))
+        .route("/tenants", post(create_tenant))
+        .route("/tenants/{id}", get(tenant))
+        .route("/tenants/{id}/groups", post(create_group))
+        .route("/groups/{id}", get(group))
+}
+
+#[derive(Template)]
+#[template(path = "cloud/tenants.html")]
+struct TenantsPage {
+    layout: Layout,
+    tenants: Vec<Tenant>,
+    error: Option<String>,
+    /// A new tenant and its firehose key, shown once.
+    created: Option<(Tenant, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "cloud/tenant.html")]
+struct TenantPage {
+    layout: Layout,
+    tenant: Tenant,
+    groups: Vec<GroupSummary>,
+    error: Option<String>,
+}
+
+pub struct GroupSummary {
+    pub group: Group,
+    pub members: usize,
+    pub up: usize,
+}
+
+#[derive(Template)]
+#[template(path = "cloud/group.html")]
+struct GroupPage {
+    layout: Layout,
+    tenant: Tenant,
+    group: Group,
+    members: Vec<PeerState>,
+    controllers: Vec<(ControllerConfig, usize)>,
+    totals: Vec<Totals>,
+    sum: Totals,
+    up: usize,
+    covered: usize,
+    incompatible: bool,
+}
+
+#[derive(Deserialize)]
+struct NameForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+}
+
+async fn tenant_list(state: &CloudState) -> Result<Vec<Tenant>, WebError> {
+    Ok(state.db.call(|c| registry::tenants(c)).await?)
+}
+
+async fn tenants(
+    State(state): State<CloudState>,
+    s: CurrentSession,
+) -> Result<Html<String>, WebError> {
+    render(&TenantsPage {
+        layout: Layout::new(&state, "Tenants", "tenants", s.0.csrf_token),
+        tenants: tenant_list(&state).await?,
+        error: None,
+        created: None,
+    })
+}
+
+async fn create_tenant(
+    State(state): State<CloudState>,
+    s: CurrentSession,
+    Form(f): Form<NameForm>,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f.csrf)?;
+    let name = f.name.clone();
+    let result = state
+        .db
+        .call(move |c| registry::create_tenant(c, &name))
+        .await;
+    let (status, error, created) = match result {
+        Ok(made) => (StatusCode::OK, None, Some(made)),
+        Err(CloudError::Invalid(m)) => (StatusCode::UNPROCESSABLE_ENTITY, Some(m), None),
+        Err(e) => return Err(e.into()),
+    };
+    let page = TenantsPage {
+        layout: Layout::new(&state, "Tenants", "tenants", s.0.csrf_token),
+        tenants: tenant_list(&state).await?,
+        error,
+        created,
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+async fn tenant_page(
+    state: &CloudState,
+    id: String,
+    csrf: String,
+    error: Option<String>,
+) -> Result<TenantPage, WebError> {
+    let liveness = state.liveness;
+    let (tenant, groups) = state
+        .db
+        .call(move |c| {
+            let t = registry::tenant(c, &id)?.ok_or(CloudError::NotFound)?;
+            let mut out = Vec::new();
+            for g in registry::groups_of(c, &id)? {
+                let peers = registry::peers(c, &g.id, None, liveness)?;
+                out.push(GroupSummary {
+                    members: peers.len(),
+                    up: peers.iter().filter(|p| p.state == "up").count(),
+                    group: g,
+                });
+            }
+            Ok::<_, CloudError>((t, out))
+        })
+        .await?;
+    Ok(TenantPage {
+        layout: Layout::new(state, "Tenant", "tenants", csrf),
+        tenant,
+        groups,
+        error,
+    })
+}
+
+async fn tenant(
+    State(state): State<CloudState>,
+    s: CurrentSession,
+    Path(id): Path<String>,
+) -> Result<Html<String>, WebError> {
+    render(&tenant_page(&state, id, s.0.csrf_token, None).await?)
+}
+
+async fn create_group(
+    State(state): State<CloudState>,
+    s: CurrentSession,
+    Path(id): Path<String>,
+    Form(f): Form<NameForm>,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f.csrf)?;
+    let st = state.clone();
+    let tenant_id = id.clone();
+    let made = state
+        .db
+        .call(move |c| {
+            let addr = CloudAddress {
+                url: &st.url,
+                pin: &st.pin,
+            };
+            registry::create_group(c, &st.signer, &addr, &tenant_id, &f.name, &f.kind)
+        })
+        .await;
+    match made {
+        Ok(g) => Ok(Redirect::to(&format!("/groups/{}", g.id)).into_response()),
+        Err(CloudError::Invalid(m)) => {
+            let page = tenant_page(&state, id, s.0.csrf_token, Some(m)).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn group(
+    State(state): State<CloudState>,
+    s: CurrentSession,
+    Path(id): Path<String>,
+) -> Result<Html<String>, WebError> {
+    let liveness = state.liveness;
+    let layout = Layout::new(&state, "Connector group", "tenants", s.0.csrf_token);
+    let page = state
+        .db
+        .call(move |c| {
+            let group = registry::group(c, &id)?.ok_or(CloudError::NotFound)?;
+            let tenant = registry::tenant(c, &group.tenant_id)?.ok_or(CloudError::NotFound)?;
+            let members = registry::peers(c, &id, None, liveness)?;
+            let beats = registry::last_heartbeats(c, &id)?;
+            let up_ids: Vec<&str> = members
+                .iter()
+                .filter(|m| m.state == "up")
+                .map(|m| m.instance_id.as_str())
+                .collect();
+            let controllers: Vec<(ControllerConfig, usize)> = group_config::config(c, &id)?
+                .controllers
+                .into_iter()
+                .map(|ctrl| {
+                    let addr = format!("{}:{}", ctrl.host, ctrl.port);
+                    let n = beats
+                        .iter()
+                        .filter(|(m, hb)| {
+                            up_ids.contains(&m.as_str())
+                                && hb
+                                    .as_ref()
+                                    .is_some_and(|h| h.active_controllers.contains(&addr))
+                        })
+                        .count();
+                    (ctrl, n)
+                })
+                .collect();
+            let totals = ingest::totals(c, &id)?;
+            let sum = Totals {
+                source: "all".into(),
+                received: totals.iter().map(|t| t.received).sum(),
+                unique: totals.iter().map(|t| t.unique).sum(),
+            };
+            Ok::<_, CloudError>(GroupPage {
+                layout,
+                tenant,
+                group,
+                up: members.iter().filter(|m| m.state == "up").count(),
+                covered: controllers.iter().filter(|(_, n)| *n >= 2).count(),
+                incompatible: members.iter().any(|m| !m.compatible),
+                members,
+                controllers,
+                totals,
+                sum,
+            })
+        })
+        .await?;
+    render(&page)
+}

@@ -1,0 +1,378 @@
+//! Tenants, connector groups (one per token) and their members: token
+//! issue, registration, credentials, heartbeats and the peers view that
+//! lets each member of a pair see the other.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::CloudError;
+use crate::auth::{random_secret, secret_hash};
+use crate::cloud_api::{Heartbeat, PROTOCOL_VERSION, PeerState, RegisterRequest, RegisterResponse};
+use crate::db::DbError;
+use crate::token::{Claims, NetworkKind, TokenSigner};
+
+/// When a silent member counts as stale, then down.
+#[derive(Debug, Clone, Copy)]
+pub struct Liveness {
+    pub stale_after_secs: i64,
+    pub down_after_secs: i64,
+}
+
+impl Liveness {
+    pub fn state(&self, last_heartbeat: i64, now: i64) -> &'static str {
+        let silent = now - last_heartbeat;
+        if silent >= self.down_after_secs {
+            "down"
+        } else if silent >= self.stale_after_secs {
+            "stale"
+        } else {
+            "up"
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub kind: String,
+    pub token: String,
+    pub config_version: i64,
+}
+
+/// A member's identity as authenticated by its credential.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub instance_id: String,
+    pub group_id: String,
+}
+
+fn check_name(name: &str, what: &str) -> Result<String, CloudError> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 64 || n.chars().any(char::is_control) {
+        return Err(CloudError::Invalid(format!(
+            "Enter a {what} of 1 to 64 characters."
+        )));
+    }
+    Ok(n.to_string())
+}
+
+/// Creates a tenant; returns it with its firehose key (shown once).
+pub fn create_tenant(conn: &Connection, name: &str) -> Result<(Tenant, String), CloudError> {
+    let name = check_name(name, "tenant name")?;
+    let exists: bool = conn
+        .query_row("SELECT 1 FROM tenants WHERE name = ?1", [&name], |_| Ok(()))
+        .optional()
+        .map_err(DbError::from)?
+        .is_some();
+    if exists {
+        return Err(CloudError::Invalid(format!(
+            "A tenant named \"{name}\" already exists."
+        )));
+    }
+    let key = format!("scfh_{}", random_secret());
+    let t = Tenant {
+        id: uuid::Uuid::new_v4().to_string(),
+        name,
+        created_at: crate::clock::now_unix(),
+    };
+    conn.execute(
+        "INSERT INTO tenants (id, name, firehose_key_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![t.id, t.name, secret_hash(&key), t.created_at],
+    )
+    .map_err(DbError::from)?;
+    Ok((t, key))
+}
+
+pub fn tenants(conn: &Connection) -> Result<Vec<Tenant>, DbError> {
+    let mut stmt = conn.prepare("SELECT id, name, created_at FROM tenants ORDER BY name")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Tenant {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            created_at: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn tenant(conn: &Connection, id: &str) -> Result<Option<Tenant>, DbError> {
+    Ok(tenants(conn)?.into_iter().find(|t| t.id == id))
+}
+
+/// The tenant whose firehose key this is.
+pub fn tenant_by_firehose_key(conn: &Connection, key: &str) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT id FROM tenants WHERE firehose_key_hash = ?1",
+            [secret_hash(key)],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Where connectors reach this cloud, for the tokens it issues.
+pub struct CloudAddress<'a> {
+    pub url: &'a str,
+    pub pin: &'a str,
+}
+
+/// "Create a new token": a group for a connector name and network kind.
+pub fn create_group(
+    conn: &Connection,
+    signer: &TokenSigner,
+    cloud: &CloudAddress<'_>,
+    tenant_id: &str,
+    name: &str,
+    kind: &str,
+) -> Result<Group, CloudError> {
+    let name = check_name(name, "connector name")?;
+    let kind = match kind {
+        "wireless" => NetworkKind::Wireless,
+        "wired" => NetworkKind::Wired,
+        _ => return Err(CloudError::Invalid("Choose wireless or wired.".into())),
+    };
+    let tenant = tenant(conn, tenant_id)?.ok_or(CloudError::NotFound)?;
+    let secret = random_secret();
+    let id = uuid::Uuid::new_v4().to_string();
+    let token = signer.issue(Claims {
+        tenant_id: tenant.id.clone(),
+        tenant_name: tenant.name.clone(),
+        group_id: id.clone(),
+        group_name: name.clone(),
+        kind,
+        cloud_url: cloud.url.to_string(),
+        cloud_pin: cloud.pin.to_string(),
+        signing_key: String::new(),
+        secret: secret.clone(),
+        issued_at: crate::clock::now_unix(),
+        expires_at: None,
+    });
+    conn.execute(
+        "INSERT INTO groups (id, tenant_id, name, kind, secret_hash, token, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            id,
+            tenant.id,
+            name,
+            kind.as_str(),
+            secret_hash(&secret),
+            token,
+            crate::clock::now_unix()
+        ],
+    )
+    .map_err(DbError::from)?;
+    group(conn, &id)?.ok_or(CloudError::NotFound)
+}
+
+const GROUP_COLUMNS: &str = "id, tenant_id, name, kind, token, config_version";
+
+fn group_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Group> {
+    Ok(Group {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        name: r.get(2)?,
+        kind: r.get(3)?,
+        token: r.get(4)?,
+        config_version: r.get(5)?,
+    })
+}
+
+pub fn group(conn: &Connection, id: &str) -> Result<Option<Group>, DbError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {GROUP_COLUMNS} FROM groups WHERE id = ?1"),
+            [id],
+            group_row,
+        )
+        .optional()?)
+}
+
+pub fn groups_of(conn: &Connection, tenant_id: &str) -> Result<Vec<Group>, DbError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {GROUP_COLUMNS} FROM groups WHERE tenant_id = ?1 ORDER BY name"
+    ))?;
+    let rows = stmt.query_map([tenant_id], group_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Registers a connector with its token. A member is one instance id: the
+/// same instance registering again (a restart, a new token) is fine, but
+/// not while it is up and reporting from another address.
+pub fn register(
+    conn: &mut Connection,
+    signer: &TokenSigner,
+    req: &RegisterRequest,
+    seen_ip: &str,
+    liveness: Liveness,
+) -> Result<RegisterResponse, CloudError> {
+    let now = crate::clock::now_unix();
+    let token = signer.verify(&req.token, now).map_err(CloudError::Token)?;
+    let claims = &token.claims;
+    if uuid::Uuid::parse_str(&req.instance_id).is_err() {
+        return Err(CloudError::Invalid("the instance id is not a UUID".into()));
+    }
+    let tx = conn.transaction().map_err(DbError::from)?;
+    let (secret_ok, config_version): (bool, i64) = tx
+        .query_row(
+            "SELECT secret_hash = ?2, config_version FROM groups WHERE id = ?1",
+            params![claims.group_id, secret_hash(&claims.secret)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(DbError::from)?
+        .ok_or_else(|| {
+            CloudError::Unauthorized("the token's connector group no longer exists".into())
+        })?;
+    if !secret_ok {
+        return Err(CloudError::Unauthorized(
+            "the token's secret does not match its group".into(),
+        ));
+    }
+    let existing: Option<(String, i64)> = tx
+        .query_row(
+            "SELECT seen_ip, last_heartbeat FROM members WHERE instance_id = ?1",
+            [&req.instance_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(DbError::from)?;
+    if let Some((ip, last)) = existing
+        && ip != seen_ip
+        && liveness.state(last, now) == "up"
+    {
+        return Err(CloudError::Conflict(format!(
+            "instance {} is already registered and reporting from {ip}; each connector needs its own instance (a cloned VM keeps its twin's identity: reset it)",
+            req.instance_id
+        )));
+    }
+    let credential = format!("sccr_{}", random_secret());
+    tx.execute(
+        "INSERT INTO members (instance_id, group_id, hostname, addresses, seen_ip, software_version,
+             protocol_version, credential_hash, first_seen, last_heartbeat)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+         ON CONFLICT (instance_id) DO UPDATE SET group_id = excluded.group_id,
+             hostname = excluded.hostname, addresses = excluded.addresses, seen_ip = excluded.seen_ip,
+             software_version = excluded.software_version, protocol_version = excluded.protocol_version,
+             credential_hash = excluded.credential_hash, last_heartbeat = excluded.last_heartbeat",
+        params![
+            req.instance_id,
+            claims.group_id,
+            req.hostname,
+            serde_json::to_string(&req.addresses).unwrap_or_default(),
+            seen_ip,
+            req.software_version,
+            req.protocol_version,
+            secret_hash(&credential),
+            now
+        ],
+    )
+    .map_err(DbError::from)?;
+    tx.commit().map_err(DbError::from)?;
+    Ok(RegisterResponse {
+        tenant_id: claims.tenant_id.clone(),
+        tenant_name: claims.tenant_name.clone(),
+        group_id: claims.group_id.clone(),
+        group_name: claims.group_name.clone(),
+        credential,
+        config_version: config_version as u64,
+    })
+}
+
+pub fn authenticate(conn: &Connection, credential: &str) -> Result<Option<Member>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT instance_id, group_id FROM members WHERE credential_hash = ?1",
+            [secret_hash(credential)],
+            |r| {
+                Ok(Member {
+                    instance_id: r.get(0)?,
+                    group_id: r.get(1)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Records a heartbeat.
+pub fn heartbeat(
+    conn: &Connection,
+    member: &Member,
+    hb: &Heartbeat,
+    seen_ip: &str,
+) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE members SET hostname = ?2, addresses = ?3, seen_ip = ?4, software_version = ?5,
+             protocol_version = ?6, last_heartbeat = ?7, heartbeat = ?8 WHERE instance_id = ?1",
+        params![
+            member.instance_id,
+            hb.hostname,
+            serde_json::to_string(&hb.addresses).unwrap_or_default(),
+            seen_ip,
+            hb.software_version,
+            hb.protocol_version,
+            crate::clock::now_unix(),
+            serde_json::to_string(hb).unwrap_or_default()
+        ],
+    )?;
+    Ok(())
+}
+
+/// Every member of a group, as peers see them; `self_id` marks the asker.
+pub fn peers(
+    conn: &Connection,
+    group_id: &str,
+    self_id: Option<&str>,
+    liveness: Liveness,
+) -> Result<Vec<PeerState>, DbError> {
+    let now = crate::clock::now_unix();
+    let mut stmt = conn.prepare(
+        "SELECT instance_id, hostname, addresses, seen_ip, software_version, protocol_version,
+                last_heartbeat, heartbeat
+         FROM members WHERE group_id = ?1 ORDER BY first_seen, instance_id",
+    )?;
+    let rows = stmt.query_map([group_id], |r| {
+        let addresses: String = r.get(2)?;
+        let hb: Option<String> = r.get(7)?;
+        let hb: Option<Heartbeat> = hb.and_then(|h| serde_json::from_str(&h).ok());
+        let protocol_version: u32 = r.get(5)?;
+        let instance_id: String = r.get(0)?;
+        let last: i64 = r.get(6)?;
+        Ok(PeerState {
+            is_self: self_id == Some(instance_id.as_str()),
+            instance_id,
+            hostname: r.get(1)?,
+            addresses: serde_json::from_str(&addresses).unwrap_or_default(),
+            seen_ip: r.get(3)?,
+            software_version: r.get(4)?,
+            protocol_version,
+            state: liveness.state(last, now).to_string(),
+            last_heartbeat: last,
+            event_rate: hb.map(|h| h.event_rate).unwrap_or(0.0),
+            compatible: protocol_version == PROTOCOL_VERSION,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A member's last heartbeat, for the group pages.
+pub fn last_heartbeats(
+    conn: &Connection,
+    group_id: &str,
+) -> Result<Vec<(String, Option<Heartbeat>)>, DbError> {
+    let mut stmt =
+        conn.prepare("SELECT instance_id, heartbeat FROM members WHERE group_id = ?1")?;
+    let rows = stmt.query_map([group_id], |r| {
+        let hb: Option<String> = r.get(1)?;
+        Ok((r.get(0)?, hb.and_then(|h| serde_json::from_str(&h).ok())))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
