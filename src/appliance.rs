@@ -48,6 +48,24 @@ impl Appliance {
         })
     }
 
+    /// How this connector introduces itself to the cloud; `source` is the
+    /// address it connects from, when pinned.
+    pub fn introduction(
+        &self,
+        source: Option<std::net::IpAddr>,
+    ) -> crate::cloud_link::enroll::Introduction {
+        let mut addresses = local_addresses();
+        if let Some(ip) = source {
+            addresses.retain(|a| *a != ip.to_string());
+            addresses.insert(0, ip.to_string());
+        }
+        crate::cloud_link::enroll::Introduction {
+            instance_id: self.instance_id.clone(),
+            hostname: self.hostname.clone(),
+            addresses,
+        }
+    }
+
     /// The command an AireOS controller needs to authorise this connector.
     pub fn aireos_auth_command(&self) -> String {
         format!(

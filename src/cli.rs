@@ -61,10 +61,23 @@ pub struct ServeArgs {
     #[arg(long, env = "SPACES_CONNECTOR_SESSION_IDLE_SECS", default_value_t = 30 * 60)]
     pub session_idle_secs: u64,
 
-    /// Source address for NMSP connections to controllers (default: chosen
-    /// by the routing table).
-    #[arg(long, env = "SPACES_CONNECTOR_NMSP_SOURCE")]
-    pub nmsp_source: Option<std::net::IpAddr>,
+    /// Source address of outbound connections (controllers and cloud);
+    /// default: chosen by the routing table.
+    #[arg(long, env = "SPACES_CONNECTOR_SOURCE_IP")]
+    pub source_ip: Option<std::net::IpAddr>,
+
+    /// Seconds between heartbeats to the cloud.
+    #[arg(long, env = "SPACES_CONNECTOR_HEARTBEAT_SECS", default_value_t = 5)]
+    pub heartbeat_secs: u64,
+
+    /// Largest size of the event spool kept while the cloud is away (MiB);
+    /// beyond it the oldest events are dropped, and counted.
+    #[arg(long, env = "SPACES_CONNECTOR_SPOOL_CAP_MB", default_value_t = 256)]
+    pub spool_cap_mb: u64,
+
+    /// Exact spool cap in bytes (tests); overrides --spool-cap-mb.
+    #[arg(long, hide = true)]
+    pub spool_cap_bytes: Option<u64>,
 
     /// Milliseconds between echo requests to a controller.
     #[arg(

@@ -7,9 +7,11 @@ use std::io::Write;
 use crate::appliance::Appliance;
 use crate::auth::admin;
 use crate::cli::{ControllerCommand, TokenCommand};
+use crate::cloud_link::config_sync;
+use crate::cloud_link::enroll::{self, EnrollError, Enrolled};
 use crate::controllers::{self, ControllerError, ControllerInput};
 use crate::status;
-use crate::stored_token::{self, StoreTokenError};
+use crate::stored_token;
 
 /// A console command's failure, printed as one line by the binary.
 #[derive(Debug, thiserror::Error)]
@@ -42,14 +44,34 @@ pub fn status(a: &Appliance, out: &mut impl Write) -> Result<(), ConsoleError> {
         Some(t) => writeln!(out, "tenant:          {} ({})", t.tenant_name, t.tenant_id)?,
         None => writeln!(out, "tenant:          none (no token)")?,
     }
-    writeln!(out, "cloud link:      {}", s.cloud_link)?;
+    let registered = s.token.as_ref().and_then(|t| t.registered_at);
+    match (&s.token, registered) {
+        (None, _) => writeln!(out, "cloud link:      not configured")?,
+        (Some(_), Some(at)) => writeln!(
+            out,
+            "cloud link:      registered {}",
+            crate::clock::format_unix(at)
+        )?,
+        (Some(_), None) => writeln!(out, "cloud link:      token stored, not registered yet")?,
+    }
+    writeln!(
+        out,
+        "event spool:     {} events waiting, {} dropped by the cap",
+        s.spool.events, s.spool.dropped_events
+    )?;
     writeln!(out, "controllers:     {}", s.controller_count)?;
     writeln!(out, "NMSP key hash:   {}", s.nmsp_key_hash)?;
     writeln!(out, "authorise with:  {}", a.aireos_auth_command())?;
     Ok(())
 }
 
-pub fn token(a: &Appliance, cmd: TokenCommand, out: &mut impl Write) -> Result<(), ConsoleError> {
+/// `source`: the address the service connects from (`--source-ip`).
+pub fn token(
+    a: &Appliance,
+    cmd: TokenCommand,
+    source: Option<std::net::IpAddr>,
+    out: &mut impl Write,
+) -> Result<(), ConsoleError> {
     match cmd {
         TokenCommand::Show => match a.db.call_blocking(|c| stored_token::get(c))? {
             Some(t) => {
@@ -61,22 +83,38 @@ pub fn token(a: &Appliance, cmd: TokenCommand, out: &mut impl Write) -> Result<(
             None => writeln!(out, "no token stored")?,
         },
         TokenCommand::Set { token } => {
-            let stored =
-                a.db.call_blocking(|c| stored_token::set(c, &token))
-                    .map_err(|e| match e {
-                        StoreTokenError::Invalid(t) => {
-                            ConsoleError::Refused(format!("token refused: {t}"))
-                        }
-                        StoreTokenError::Db(d) => d.into(),
-                    })?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let done = runtime
+                .block_on(enroll::enroll(
+                    &a.db,
+                    &a.introduction(source),
+                    source,
+                    &token,
+                ))
+                .map_err(|e| match e {
+                    EnrollError::Db(d) => d.into(),
+                    refused => ConsoleError::Refused(format!("token refused: {refused}")),
+                })?;
+            let (stored, note) = match done {
+                Enrolled::Registered(t) => (t, "registered with the cloud".to_string()),
+                Enrolled::Pending(t, why) => (
+                    t,
+                    format!("the cloud is not reachable yet ({why}); the service keeps trying"),
+                ),
+            };
             writeln!(
                 out,
-                "token stored: tenant {} ({}), connector \"{}\"",
+                "token stored: tenant {} ({}), connector \"{}\"; {note}",
                 stored.tenant_name, stored.tenant_id, stored.connector_name
             )?;
         }
         TokenCommand::Clear => {
-            let removed = a.db.call_blocking(|c| stored_token::clear(c))?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let removed = runtime.block_on(enroll::remove(&a.db))?;
             writeln!(
                 out,
                 "{}",
@@ -132,7 +170,7 @@ pub fn controller(
                 kind,
             };
             let added =
-                a.db.call_blocking(|c| controllers::add(c, &input))
+                a.db.call_blocking(|c| config_sync::add_controller(c, &input))
                     .map_err(refused)?;
             writeln!(
                 out,
@@ -146,7 +184,7 @@ pub fn controller(
                 .call_blocking(|c| controllers::find(c, &controller))?
                 .ok_or_else(|| ConsoleError::Refused(format!("no controller \"{controller}\"")))?;
             let removed =
-                a.db.call_blocking(|c| controllers::remove(c, found.id))
+                a.db.call_blocking(|c| config_sync::remove_controller(c, found.id))
                     .map_err(refused)?;
             writeln!(out, "removed controller \"{}\"", removed.name)?;
         }

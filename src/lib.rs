@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod cloud;
 pub mod cloud_api;
+pub mod cloud_link;
 pub mod console;
 pub mod controller_session;
 pub mod controllers;

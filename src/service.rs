@@ -11,8 +11,9 @@ use crate::appliance::Appliance;
 use crate::auth::sessions::{self, SessionPolicy};
 use crate::auth::throttle::LoginThrottle;
 use crate::cli::ServeArgs;
+use crate::cloud_link::uplink::{self, BatchLimits};
+use crate::cloud_link::{CloudLink, LinkSettings};
 use crate::controller_session::SessionTiming;
-use crate::event::Event;
 use crate::stats::ChannelStats;
 use crate::supervisor::Supervisor;
 use crate::web::server::WebServer;
@@ -25,6 +26,9 @@ const EVENT_QUEUE: usize = 65_536;
 /// A started appliance.
 pub struct Service {
     pub appliance: Arc<Appliance>,
+    pub cloud: Arc<CloudLink>,
+    batcher: tokio::task::JoinHandle<()>,
+    flush: CancellationToken,
     pub supervisor: Supervisor,
     pub web: WebServer,
     tasks: TaskTracker,
@@ -47,7 +51,7 @@ impl Service {
         let controller_stats = Arc::new(ChannelStats::default());
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let supervisor = Supervisor::start(
-            args.nmsp_source,
+            args.source_ip,
             appliance.db.clone(),
             Arc::new(appliance.nmsp_identity.clone()),
             SessionTiming {
@@ -59,7 +63,36 @@ impl Service {
             events_tx,
             shutdown.clone(),
         );
+        let (cloud, cloud_task) = CloudLink::start(
+            appliance.db.clone(),
+            appliance.introduction(args.source_ip),
+            LinkSettings {
+                source: args.source_ip,
+                heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
+            },
+            controller_stats.clone(),
+            supervisor.clone(),
+            shutdown.clone(),
+        );
+        let flush = CancellationToken::new();
+        let limits = BatchLimits {
+            max_events: 1000,
+            max_delay: Duration::from_millis(100),
+            spool_cap_bytes: args
+                .spool_cap_bytes
+                .unwrap_or(args.spool_cap_mb.saturating_mul(1 << 20))
+                .min(i64::MAX as u64) as i64,
+        };
+        let batcher = tokio::spawn(uplink::run_batcher(
+            appliance.db.clone(),
+            events_rx,
+            limits,
+            cloud.uplink.clone(),
+            cloud.spooled.clone(),
+            flush.clone(),
+        ));
         let state = AppState {
+            cloud: cloud.clone(),
             supervisor: supervisor.clone(),
             controller_stats: controller_stats.clone(),
             appliance: appliance.clone(),
@@ -72,9 +105,14 @@ impl Service {
         let tasks = TaskTracker::new();
         tasks.spawn(purge_sessions(appliance.clone(), policy, shutdown.clone()));
         tasks.spawn(sample_stats(controller_stats, shutdown.clone()));
-        tasks.spawn(drain_events(events_rx, shutdown));
+        tasks.spawn(async move {
+            let _ = cloud_task.await;
+        });
         tasks.close();
         Ok(Service {
+            cloud,
+            batcher,
+            flush,
             supervisor,
             appliance,
             web,
@@ -103,6 +141,9 @@ impl Service {
     pub async fn wait(self) -> anyhow::Result<()> {
         self.web.wait().await?;
         self.supervisor.wait().await;
+        // Sessions are closed: spool whatever they queued.
+        self.flush.cancel();
+        let _ = self.batcher.await;
         self.tasks.wait().await;
         let db = self.appliance.db.clone();
         tokio::task::spawn_blocking(move || db.checkpoint()).await??;
@@ -135,16 +176,6 @@ async fn sample_stats(stats: Arc<ChannelStats>, shutdown: CancellationToken) {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => stats.sample(),
-        }
-    }
-}
-
-/// Consumes events until the cloud uplink takes them over.
-async fn drain_events(mut events: mpsc::Receiver<Event>, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            e = events.recv() => if e.is_none() { return },
         }
     }
 }

@@ -18,7 +18,8 @@ pub struct ApplianceStatus {
     pub addresses: Vec<String>,
     pub admin_set: bool,
     pub token: Option<StoredToken>,
-    pub cloud_link: &'static str,
+    /// Events waiting in the spool, and events the spool cap dropped.
+    pub spool: crate::cloud_link::spool::SpoolTotals,
     pub controller_count: i64,
     pub nmsp_key_hash: String,
 }
@@ -33,11 +34,7 @@ pub fn read(appliance: &Appliance, conn: &Connection) -> Result<ApplianceStatus,
         hostname: appliance.hostname.clone(),
         addresses: local_addresses(),
         admin_set: admin::exists(conn)?,
-        cloud_link: if token.is_some() {
-            "Token stored (cloud registration not yet available)"
-        } else {
-            "Not configured"
-        },
+        spool: crate::cloud_link::spool::totals(conn)?,
         token,
         controller_count,
         nmsp_key_hash: appliance.nmsp_key_hash.clone(),

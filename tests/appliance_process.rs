@@ -129,7 +129,7 @@ async fn serve_prints_setup_url_and_console_shares_the_state_file() {
     );
 
     let (signer, _) = TokenSigner::generate();
-    let token = signer.issue(example_claims("https://cloud.example", &"cd".repeat(32)));
+    let token = signer.issue(example_claims("https://127.0.0.1:9", &"cd".repeat(32)));
     let (ok, out) = console(dir.path(), &["token", "set", &token[..token.len() / 2]]);
     assert!(!ok && out.contains("truncated"), "{out}");
     let (ok, out) = console(dir.path(), &["token", "set", &token]);

@@ -81,7 +81,7 @@ async fn wlc_sim_status_matches_the_connectors_counters() {
                 "serve",
                 "--listen",
                 "127.0.0.30:0",
-                "--nmsp-source",
+                "--source-ip",
                 "127.0.0.30",
             ])
             .env("SPACES_CONNECTOR_ECHO_INTERVAL_MS", "200")

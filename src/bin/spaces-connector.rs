@@ -95,7 +95,9 @@ fn run_console(data_dir: &std::path::Path, command: Command) -> anyhow::Result<(
     let mut out = std::io::stdout().lock();
     match command {
         Command::Status => console::status(&appliance, &mut out)?,
-        Command::Token(cmd) => console::token(&appliance, cmd, &mut out)?,
+        Command::Token(cmd) => {
+            console::token(&appliance, cmd, ServeArgs::from_env().source_ip, &mut out)?
+        }
         Command::Controller(cmd) => console::controller(&appliance, cmd, &mut out)?,
         Command::ResetAdmin => console::reset_admin(&appliance, &mut out)?,
         Command::Serve(_) => unreachable!("handled by main"),

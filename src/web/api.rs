@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::ApiCaller;
 use super::error::{ApiError, WebError};
+use crate::cloud_link::config_sync;
 use crate::controllers::{self, Controller, ControllerInput};
-use crate::status::ApplianceStatus;
-use crate::stored_token::{self, StoredToken};
+use crate::stored_token;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -53,8 +53,12 @@ fn json_rejection(r: JsonRejection) -> WebError {
     }
 }
 
-async fn status(State(state): State<AppState>, _: ApiCaller) -> ApiResult<ApplianceStatus> {
-    Ok(Json(state.appliance.status().await?))
+async fn status(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value> {
+    let status = state.appliance.status().await.map_err(WebError::from)?;
+    let link = state.cloud.view().await.map_err(WebError::from)?;
+    let mut v = serde_json::to_value(status).unwrap_or_default();
+    v["cloud_link"] = serde_json::to_value(link).unwrap_or_default();
+    Ok(Json(v))
 }
 
 #[derive(Serialize)]
@@ -97,10 +101,10 @@ async fn add_controller(
     let added = state
         .appliance
         .db
-        .call(move |c| controllers::add(c, &input))
+        .call(move |c| config_sync::add_controller(c, &input))
         .await
         .map_err(WebError::from)?;
-    state.supervisor.poke();
+    state.controllers_changed();
     Ok((StatusCode::CREATED, Json(added)))
 }
 
@@ -112,10 +116,10 @@ async fn remove_controller(
     let removed = state
         .appliance
         .db
-        .call(move |c| controllers::remove(c, id))
+        .call(move |c| config_sync::remove_controller(c, id))
         .await
         .map_err(WebError::from)?;
-    state.supervisor.poke();
+    state.controllers_changed();
     Ok(Json(removed))
 }
 
@@ -169,23 +173,23 @@ async fn set_token(
     State(state): State<AppState>,
     _: ApiCaller,
     ApiJson(body): ApiJson<TokenBody>,
-) -> ApiResult<StoredToken> {
+) -> ApiResult<Value> {
+    use crate::cloud_link::enroll::Enrolled;
+    let (stored, pending) = match state
+        .cloud
+        .enroll(&body.token)
+        .await
+        .map_err(WebError::from)?
+    {
+        Enrolled::Registered(t) => (t, None),
+        Enrolled::Pending(t, why) => (t, Some(why)),
+    };
     Ok(Json(
-        state
-            .appliance
-            .db
-            .call(move |c| stored_token::set(c, &body.token))
-            .await
-            .map_err(WebError::from)?,
+        json!({ "token": stored, "registered": pending.is_none(), "cloud_error": pending }),
     ))
 }
 
 async fn clear_token(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value> {
-    let removed = state
-        .appliance
-        .db
-        .call(|c| stored_token::clear(c))
-        .await
-        .map_err(WebError::from)?;
+    let removed = state.cloud.remove_token().await.map_err(WebError::from)?;
     Ok(Json(json!({ "removed": removed })))
 }

@@ -20,7 +20,7 @@ pub enum WebError {
     LoginRequired,
     #[error("your session has ended: log in again")]
     SessionExpired,
-    #[error("the appliance is not set up yet: open it in a browser and set the admin password")]
+    #[error("not set up yet: open it in a browser and set the admin password")]
     SetupRequired,
     #[error("cross-site request refused")]
     CrossSite,
@@ -137,9 +137,9 @@ impl IntoResponse for WebError {
 /// An error on an API route.
 pub struct ApiError(pub WebError);
 
-impl<E: Into<WebError>> From<E> for ApiError {
-    fn from(e: E) -> Self {
-        ApiError(e.into())
+impl From<WebError> for ApiError {
+    fn from(e: WebError) -> Self {
+        ApiError(e)
     }
 }
 
@@ -169,19 +169,19 @@ impl From<crate::controllers::ControllerError> for WebError {
     }
 }
 
-impl From<crate::stored_token::StoreTokenError> for WebError {
-    fn from(e: crate::stored_token::StoreTokenError) -> Self {
-        use crate::stored_token::StoreTokenError as E;
+impl From<crate::cloud_link::enroll::EnrollError> for WebError {
+    fn from(e: crate::cloud_link::enroll::EnrollError) -> Self {
+        use crate::cloud_link::enroll::EnrollError as E;
         match e {
-            E::Invalid(t) => {
+            E::Db(d) => d.into(),
+            refused => {
                 let mut fields = FieldErrors::default();
-                fields.add("token", t.to_string());
+                fields.add("token", refused.to_string());
                 WebError::Invalid {
-                    message: t.to_string(),
+                    message: refused.to_string(),
                     fields,
                 }
             }
-            E::Db(d) => d.into(),
         }
     }
 }

@@ -38,6 +38,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct AppState {
     pub appliance: Arc<Appliance>,
     pub supervisor: crate::supervisor::Supervisor,
+    pub cloud: Arc<crate::cloud_link::CloudLink>,
     pub controller_stats: Arc<crate::stats::ChannelStats>,
     pub throttle: Arc<LoginThrottle>,
     pub sessions: SessionPolicy,
@@ -45,6 +46,13 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// A controller was added or removed here: sessions follow at once,
+    /// and the change is on its way to the cloud.
+    pub fn controllers_changed(&self) {
+        self.supervisor.poke();
+        self.cloud.outbox_changed();
+    }
+
     /// The Controller Channel's live figures, named from the state file.
     pub async fn controller_channel(
         &self,

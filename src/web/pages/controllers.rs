@@ -10,6 +10,7 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::{CsrfForm, Layout, NoticeQuery, render};
+use crate::cloud_link::config_sync;
 use crate::controllers::{
     self, Controller, ControllerError, ControllerInput, ControllerKind, FieldErrors,
 };
@@ -118,12 +119,12 @@ async fn add(
     let result = state
         .appliance
         .db
-        .call(move |c| controllers::add(c, &input))
+        .call(move |c| config_sync::add_controller(c, &input))
         .await;
     match result {
         Ok(c) => {
             tracing::info!(controller = %c.name, host = %c.host, port = c.port, "controller added");
-            state.supervisor.poke();
+            state.controllers_changed();
             Ok(Redirect::to("/controllers?notice=controller-added").into_response())
         }
         Err(ControllerError::Invalid(errors)) => {
@@ -169,10 +170,10 @@ async fn delete(
     let removed = state
         .appliance
         .db
-        .call(move |c| controllers::remove(c, id))
+        .call(move |c| config_sync::remove_controller(c, id))
         .await?;
     tracing::info!(controller = %removed.name, "controller removed");
-    state.supervisor.poke();
+    state.controllers_changed();
     Ok(Redirect::to("/controllers?notice=controller-removed").into_response())
 }
 

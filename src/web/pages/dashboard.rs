@@ -7,6 +7,7 @@ use axum::response::Html;
 use axum::routing::get;
 
 use super::{Layout, NoticeQuery, render};
+use crate::cloud_link::LinkView;
 use crate::stats::ChannelTotals;
 use crate::status::ApplianceStatus;
 use crate::web::AppState;
@@ -23,6 +24,7 @@ struct DashboardPage {
     layout: Layout,
     status: ApplianceStatus,
     controller_channel: ChannelTotals,
+    link: LinkView,
 }
 
 async fn dashboard(
@@ -32,7 +34,9 @@ async fn dashboard(
 ) -> Result<Html<String>, WebError> {
     let status = state.appliance.status().await?;
     let controller_channel = state.controller_channel().await?.totals;
+    let link = state.cloud.view().await?;
     render(&DashboardPage {
+        link,
         controller_channel,
         layout: Layout::new(&state, "Dashboard", "dashboard", session.0.csrf_token).with_notice(&q),
         status,

@@ -98,7 +98,10 @@ pub struct NoticeQuery {
 
 fn notice_text(key: &str) -> Option<&'static str> {
     Some(match key {
-        "token-saved" => "Token saved.",
+        "token-saved" => "Token saved and registered with the cloud.",
+        "token-pending" => {
+            "Token saved. The cloud is not reachable yet; the connector keeps trying (see the dashboard)."
+        }
         "token-removed" => "Token removed. The connector no longer reports to the cloud.",
         "controller-added" => "Controller added.",
         "controller-removed" => "Controller removed.",

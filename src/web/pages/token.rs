@@ -10,7 +10,8 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::{CsrfForm, Layout, NoticeQuery, render};
-use crate::stored_token::{self, StoreTokenError, StoredToken};
+use crate::cloud_link::enroll::{EnrollError, Enrolled};
+use crate::stored_token::{self, StoredToken};
 use crate::web::AppState;
 use crate::web::auth::CurrentSession;
 use crate::web::error::WebError;
@@ -62,19 +63,17 @@ async fn save(
     Form(form): Form<TokenForm>,
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
-    let input = form.token.clone();
-    match state
-        .appliance
-        .db
-        .call(move |c| stored_token::set(c, &input))
-        .await
-    {
-        Ok(t) => {
-            tracing::info!(tenant = %t.tenant_id, "connector token stored");
+    match state.cloud.enroll(&form.token).await {
+        Ok(Enrolled::Registered(t)) => {
+            tracing::info!(tenant = %t.tenant_id, "connector token stored and registered");
             Ok(Redirect::to("/token?notice=token-saved").into_response())
         }
-        Err(StoreTokenError::Db(e)) => Err(e.into()),
-        Err(StoreTokenError::Invalid(e)) => {
+        Ok(Enrolled::Pending(t, why)) => {
+            tracing::warn!(tenant = %t.tenant_id, %why, "token stored; cloud not reachable yet");
+            Ok(Redirect::to("/token?notice=token-pending").into_response())
+        }
+        Err(EnrollError::Db(e)) => Err(e.into()),
+        Err(e) => {
             let page = TokenPage {
                 layout: Layout::new(&state, "Token", "token", session.0.csrf_token),
                 stored: stored(&state).await?,
@@ -92,6 +91,6 @@ async fn remove(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
-    state.appliance.db.call(|c| stored_token::clear(c)).await?;
+    state.cloud.remove_token().await?;
     Ok(Redirect::to("/token?notice=token-removed").into_response())
 }
