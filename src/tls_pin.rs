@@ -14,6 +14,10 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::identity::{crypto_provider, spki_sha256_hex};
 
+/// Words of the error a pin mismatch raises, so callers can recognise it
+/// through any wrapping of TLS errors.
+pub const PIN_MISMATCH: &str = "does not match the pinned key";
+
 /// Hex SHA-256 of a DER certificate's SubjectPublicKeyInfo.
 pub fn cert_spki_sha256(cert_der: &[u8]) -> Result<String, String> {
     let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
@@ -83,7 +87,7 @@ impl ServerCertVerifier for PinnedKey {
         *self.observed.lock().unwrap_or_else(|p| p.into_inner()) = Some(seen.clone());
         match &self.pin {
             Some(pin) if !crate::auth::secrets_equal(&seen, pin) => Err(rustls::Error::General(
-                format!("server key {seen} does not match the pinned key {pin}"),
+                format!("server key {seen} {PIN_MISMATCH} {pin}"),
             )),
             _ => Ok(ServerCertVerified::assertion()),
         }

@@ -167,29 +167,19 @@ impl CloudClient {
     }
 }
 
-/// Transport failures: a pin mismatch is named as such, the rest are "away".
+/// Transport failures: a pin mismatch (our verifier's refusal, wherever
+/// in the chain of causes it surfaces) is named as such; the rest mean the
+/// cloud is away.
 fn classify(e: reqwest::Error) -> ClientError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-    while let Some(s) = source {
-        if let Some(rustls::Error::General(m)) = s.downcast_ref::<rustls::Error>()
-            && m.contains("pinned key")
-        {
-            return ClientError::WrongKey(m.clone());
-        }
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && let Some(rustls::Error::General(m)) =
-                io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
-            && m.contains("pinned key")
-        {
-            return ClientError::WrongKey(m.clone());
-        }
-        source = s.source();
-    }
     let mut text = e.to_string();
     let mut s = std::error::Error::source(&e);
     while let Some(inner) = s {
         text = format!("{text}: {inner}");
         s = inner.source();
     }
-    ClientError::Unreachable(text)
+    if text.contains(crate::tls_pin::PIN_MISMATCH) {
+        ClientError::WrongKey(text)
+    } else {
+        ClientError::Unreachable(text)
+    }
 }

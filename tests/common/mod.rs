@@ -229,3 +229,215 @@ pub async fn controller_count(c: &reqwest::Client, app: &TestAppliance, api: &st
         .unwrap();
     list.len()
 }
+
+/// A reference cloud served in-process, set up with an admin and a tenant.
+pub struct TestCloud {
+    pub url: String,
+    pub pin: String,
+    pub http: reqwest::Client,
+    pub tenant_id: String,
+    pub firehose_key: String,
+    pub args: spaces_connector::cloud::CloudArgs,
+    shutdown: CancellationToken,
+    service: spaces_connector::cloud::CloudService,
+}
+
+impl TestCloud {
+    pub async fn start(dir: &Path, ip: &str) -> TestCloud {
+        let args = spaces_connector::cloud::CloudArgs {
+            data_dir: dir.to_path_buf(),
+            listen: format!("{ip}:0").parse().unwrap(),
+            public_url: None,
+            stale_after_secs: 3,
+            down_after_secs: 5,
+            dedup_window_hours: 24,
+            static_dir: None,
+        };
+        let mut cloud = TestCloud::run(args).await;
+        set_up_at(&cloud.http, &cloud.url).await;
+        let html = cloud
+            .http
+            .get(format!("{}/", cloud.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let page = cloud
+            .http
+            .post(format!("{}/tenants", cloud.url))
+            .form(&[("csrf", csrf_of(&html).as_str()), ("name", "Example Corp")])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        cloud.firehose_key = between(&page, "id=\"firehose-key\">", "<");
+        cloud.tenant_id = between(&page, "href=\"/tenants/", "\"");
+        cloud
+    }
+
+    /// Starts (or restarts) the cloud with `args` on its state file.
+    pub async fn run(args: spaces_connector::cloud::CloudArgs) -> TestCloud {
+        let shutdown = CancellationToken::new();
+        let service = spaces_connector::cloud::CloudService::start(&args, shutdown.clone())
+            .await
+            .unwrap();
+        let url = service.state.url.to_string();
+        let pin = service.state.pin.to_string();
+        let mut args = args;
+        // A restart keeps the port, so tokens stay valid.
+        args.listen = service.web.https_addr;
+        TestCloud {
+            http: client_for(&pin, Arc::new(reqwest::cookie::Jar::default())),
+            url,
+            pin,
+            tenant_id: String::new(),
+            firehose_key: String::new(),
+            args,
+            shutdown,
+            service,
+        }
+    }
+
+    /// "Create a new token" for `name`; returns (group id, token).
+    pub async fn create_token(&self, name: &str) -> (String, String) {
+        let page = format!("{}/tenants/{}", self.url, self.tenant_id);
+        let html = self
+            .http
+            .get(&page)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let r = self
+            .http
+            .post(format!("{page}/groups"))
+            .form(&[
+                ("csrf", csrf_of(&html).as_str()),
+                ("name", name),
+                ("kind", "wireless"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let group_id = location(&r).trim_start_matches("/groups/").to_string();
+        let html = self.group_page(&group_id).await;
+        let token = between(&html, "aria-label=\"Connector token\">", "<");
+        (group_id, token)
+    }
+
+    pub async fn group_page(&self, group_id: &str) -> String {
+        self.http
+            .get(format!("{}/groups/{group_id}", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Every event on the tenant's firehose, from the start, without waiting.
+    pub async fn firehose(&self) -> Vec<serde_json::Value> {
+        let body = self
+            .http
+            .get(format!("{}/api/v1/firehose?follow=false", self.url))
+            .bearer_auth(&self.firehose_key)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        body.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.service.wait().await.unwrap();
+    }
+
+    /// Stops the cloud; `StoppedCloud::start` brings it back on the same
+    /// port and state file.
+    pub async fn stop(self) -> StoppedCloud {
+        let kept = StoppedCloud {
+            args: self.args.clone(),
+            http: self.http.clone(),
+            tenant_id: self.tenant_id.clone(),
+            firehose_key: self.firehose_key.clone(),
+        };
+        self.shutdown().await;
+        kept
+    }
+}
+
+pub struct StoppedCloud {
+    args: spaces_connector::cloud::CloudArgs,
+    http: reqwest::Client,
+    tenant_id: String,
+    firehose_key: String,
+}
+
+impl StoppedCloud {
+    pub async fn start(self) -> TestCloud {
+        let mut c = TestCloud::run(self.args).await;
+        c.http = self.http;
+        c.tenant_id = self.tenant_id;
+        c.firehose_key = self.firehose_key;
+        c
+    }
+}
+
+/// The text between `start` and the next `end` in `html`.
+pub fn between(html: &str, start: &str, end: &str) -> String {
+    let i = html
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} not in page"))
+        + start.len();
+    html[i..i + html[i..].find(end).unwrap()].to_string()
+}
+
+/// First-boot setup at a portal's base URL.
+pub async fn set_up_at(c: &reqwest::Client, base: &str) {
+    let html = c
+        .get(format!("{base}/setup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = c
+        .post(format!("{base}/setup"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "setup should succeed");
+}
+
+/// Pastes a token on the connector's token page.
+pub async fn paste_token(
+    c: &reqwest::Client,
+    app: &TestAppliance,
+    token: &str,
+) -> reqwest::Response {
+    let csrf = csrf(c, app, "/token").await;
+    c.post(app.at("/token"))
+        .form(&[("csrf", csrf.as_str()), ("token", token)])
+        .send()
+        .await
+        .unwrap()
+}

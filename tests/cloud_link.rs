@@ -1,0 +1,353 @@
+//! The cloud link end to end: a real `spaces-cloud` and real connectors
+//! (in-process, own SQLite files, own loopback addresses, real TLS both
+//! ways) with simulated controllers.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+use spaces_connector::identity::Identity;
+use spaces_connector::sim::{AuthList, ControllerSpec, SimController};
+use spaces_connector::token::{TokenSigner, example_claims};
+
+struct Connector {
+    _dir: tempfile::TempDir,
+    app: TestAppliance,
+    http: reqwest::Client,
+    api: String,
+}
+
+impl Connector {
+    async fn start(
+        ip: &str,
+        tweak: impl FnOnce(&mut spaces_connector::cli::ServeArgs),
+    ) -> Connector {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = test_args(ip);
+        tweak(&mut args);
+        let app = TestAppliance::start_args(dir.path(), args).await;
+        let http = app.client();
+        set_up(&http, &app).await;
+        let api = app.api_token();
+        Connector {
+            _dir: dir,
+            app,
+            http,
+            api,
+        }
+    }
+
+    async fn status(&self) -> Value {
+        self.http
+            .get(self.app.at("/api/v1/status"))
+            .bearer_auth(&self.api)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn wait_link(&self, state: &str, secs: u64) -> Value {
+        eventually(secs, &format!("cloud link {state}"), || async {
+            let s = self.status().await;
+            (s["cloud_link"]["status"] == state).then_some(s)
+        })
+        .await
+    }
+
+    async fn add(&self, name: &str, c: &SimController) {
+        let r = self
+            .http
+            .post(self.app.at("/api/v1/controllers"))
+            .bearer_auth(&self.api)
+            .json(&json!({"name": name, "host": c.addr.ip().to_string(), "port": c.addr.port()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+}
+
+fn sim_spec(index: u32, auth: Arc<AuthList>, rate: f64, limit: Option<u64>) -> ControllerSpec {
+    ControllerSpec {
+        name: format!("wlc-{index}"),
+        addr: "127.0.0.1:0".parse().unwrap(),
+        identity: Arc::new(Identity::generate("wlc", vec!["wlc".into()]).unwrap()),
+        auth,
+        rate,
+        limit,
+        wait_for: 1,
+        seed: 9,
+        index,
+        echo_timeout: Duration::from_secs(5),
+    }
+}
+
+fn unique_keys(events: &[Value]) -> usize {
+    let mut keys: Vec<&str> = events.iter().map(|e| e["key"].as_str().unwrap()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.len()
+}
+
+#[tokio::test]
+async fn token_registers_config_syncs_and_restart_needs_nothing() {
+    let cloud_dir = tempfile::tempdir().unwrap();
+    let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.40").await;
+    let (group, token) = cloud.create_token("HQ connectors").await;
+    assert!(token.starts_with("SCT1."));
+
+    let c = Connector::start("127.0.0.41", |_| {}).await;
+    let r = paste_token(&c.http, &c.app, &token).await;
+    assert_eq!(location(&r), "/token?notice=token-saved");
+    let s = c.wait_link("Connected", 10).await;
+    assert_eq!(s["token"]["tenant_id"], cloud.tenant_id.as_str());
+    let dash = c
+        .http
+        .get(c.app.at("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        dash.contains(&cloud.tenant_id) && dash.contains("Connected"),
+        "dashboard shows the tenant and link"
+    );
+
+    // A controller added on the connector reaches the group's configuration.
+    let auth = AuthList::new([c.app.key_hash()], false);
+    let sim = SimController::start(sim_spec(0, auth, 0.0, None))
+        .await
+        .unwrap();
+    c.add("WLC A", &sim).await;
+    let addr = format!("{}:{}", sim.addr.ip(), sim.addr.port());
+    eventually(10, "controller in the cloud's group config", || async {
+        cloud.group_page(&group).await.contains(&addr).then_some(())
+    })
+    .await;
+    let page = cloud.group_page(&group).await;
+    assert!(
+        page.contains("127.0.0.41"),
+        "the cloud lists the connector's address"
+    );
+    assert!(page.contains(&c.app.instance_id));
+
+    // Restarted, the connector is back without the token being entered again.
+    let dir = c._dir;
+    c.app.stop().await;
+    let app = TestAppliance::start_args(dir.path(), test_args("127.0.0.41")).await;
+    let again = Connector {
+        http: client_for(&app.pin, Arc::new(reqwest::cookie::Jar::default())),
+        api: app.api_token(),
+        app,
+        _dir: dir,
+    };
+    again.wait_link("Connected", 10).await;
+    let page = cloud.group_page(&group).await;
+    assert_eq!(
+        page.matches(&again.app.instance_id).count(),
+        1,
+        "still one member"
+    );
+    sim.stop().await;
+    again.app.stop().await;
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn events_reach_the_firehose_exactly_once() {
+    let cloud_dir = tempfile::tempdir().unwrap();
+    let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.42").await;
+    let (group, token) = cloud.create_token("Branch").await;
+    let c = Connector::start("127.0.0.43", |_| {}).await;
+    paste_token(&c.http, &c.app, &token).await;
+    c.wait_link("Connected", 10).await;
+    let auth = AuthList::new([c.app.key_hash()], false);
+    let a = SimController::start(sim_spec(0, auth.clone(), 300.0, Some(600)))
+        .await
+        .unwrap();
+    let b = SimController::start(sim_spec(1, auth, 300.0, Some(400)))
+        .await
+        .unwrap();
+    c.add("A", &a).await;
+    c.add("B", &b).await;
+    let events = eventually(20, "1000 events on the firehose", || async {
+        let e = cloud.firehose().await;
+        (e.len() >= 1000).then_some(e)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let events_after = cloud.firehose().await;
+    assert_eq!(events_after.len(), 1000, "exactly the simulators' count");
+    assert_eq!(a.generated() + b.generated(), 1000);
+    assert_eq!(unique_keys(&events), 1000, "each event once");
+    // Resumable: after the 400th offset come exactly the other 600.
+    let offset = events[399]["offset"].as_i64().unwrap();
+    let rest = cloud
+        .http
+        .get(format!(
+            "{}/api/v1/firehose?follow=false&after={offset}",
+            cloud.url
+        ))
+        .bearer_auth(&cloud.firehose_key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rest.lines().count(), 600);
+    let page = cloud.group_page(&group).await;
+    assert!(page.contains(r#"id="events-unique">1000<"#), "group totals");
+    // A foreign firehose key is refused.
+    let r = cloud
+        .http
+        .get(format!("{}/api/v1/firehose", cloud.url))
+        .bearer_auth("scfh_nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    a.stop().await;
+    b.stop().await;
+    c.app.stop().await;
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn cloud_outage_loses_nothing_and_delivers_nothing_twice() {
+    let cloud_dir = tempfile::tempdir().unwrap();
+    let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.44").await;
+    let (_, token) = cloud.create_token("Outage").await;
+    let c = Connector::start("127.0.0.45", |_| {}).await;
+    paste_token(&c.http, &c.app, &token).await;
+    c.wait_link("Connected", 10).await;
+    let auth = AuthList::new([c.app.key_hash()], false);
+    let sim = SimController::start(sim_spec(0, auth, 400.0, Some(2000)))
+        .await
+        .unwrap();
+    c.add("A", &sim).await;
+    eventually(10, "first events delivered", || async {
+        (cloud.firehose().await.len() > 100).then_some(())
+    })
+    .await;
+
+    let stopped = cloud.stop().await;
+    let s = c.wait_link("Retrying", 10).await;
+    assert!(s["cloud_link"]["last_error"].is_string());
+    eventually(10, "events spooled while the cloud is away", || async {
+        (c.status().await["cloud_link"]["spool"]["events"].as_i64() > Some(200)).then_some(())
+    })
+    .await;
+    let cloud = stopped.start().await;
+    let events = eventually(30, "all 2000 events after the outage", || async {
+        let e = cloud.firehose().await;
+        (e.len() >= 2000 && sim.generated() == 2000).then_some(e)
+    })
+    .await;
+    assert_eq!(events.len(), 2000);
+    assert_eq!(unique_keys(&events), 2000);
+    eventually(10, "spool drained", || async {
+        let s = c.status().await;
+        (s["cloud_link"]["spool"]["events"] == 0 && s["cloud_link"]["status"] == "Connected")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(c.status().await["cloud_link"]["spool"]["dropped_events"], 0);
+    sim.stop().await;
+    c.app.stop().await;
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn spool_cap_drops_are_counted_and_shown() {
+    let cloud_dir = tempfile::tempdir().unwrap();
+    let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.46").await;
+    let (_, token) = cloud.create_token("Capped").await;
+    let _stopped = cloud.stop().await;
+    let c = Connector::start("127.0.0.47", |a| a.spool_cap_bytes = Some(20_000)).await;
+    let r = paste_token(&c.http, &c.app, &token).await;
+    assert_eq!(
+        location(&r),
+        "/token?notice=token-pending",
+        "stored while the cloud is away"
+    );
+    let auth = AuthList::new([c.app.key_hash()], false);
+    let sim = SimController::start(sim_spec(0, auth, 500.0, Some(3000)))
+        .await
+        .unwrap();
+    c.add("A", &sim).await;
+    let s = eventually(20, "drops counted", || async {
+        let s = c.status().await;
+        (s["cloud_link"]["spool"]["dropped_events"].as_i64() > Some(0)).then_some(s)
+    })
+    .await;
+    assert!(s["cloud_link"]["spool"]["bytes"].as_i64().unwrap() <= 20_000);
+    let dash = c
+        .http
+        .get(c.app.at("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let shown = between(&dash, "id=\"dropped-events\" class=\"error-text\">", "<");
+    assert!(shown.parse::<i64>().unwrap() > 0, "shown on the dashboard");
+    sim.stop().await;
+    c.app.stop().await;
+}
+
+#[tokio::test]
+async fn tampered_foreign_and_wrong_pin_tokens_are_refused() {
+    let cloud_dir = tempfile::tempdir().unwrap();
+    let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.48").await;
+    let (_, good) = cloud.create_token("Real").await;
+    let c = Connector::start("127.0.0.49", |_| {}).await;
+
+    // Tampered: one character of the contents changed.
+    let mut bytes = good.clone().into_bytes();
+    bytes[20] = if bytes[20] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(bytes).unwrap();
+    let r = paste_token(&c.http, &c.app, &tampered).await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("altered") || html.contains("invalid"),
+        "precise local error"
+    );
+
+    // Foreign: well-formed, aimed at this cloud, but signed by someone else.
+    let (other, _) = TokenSigner::generate();
+    let foreign = other.issue(example_claims(&cloud.url, &cloud.pin));
+    let r = paste_token(&c.http, &c.app, &foreign).await;
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text().await.unwrap().contains("not issued by this cloud"),
+        "the cloud's reason is shown"
+    );
+
+    // Wrong pin: the URL is this cloud, the pinned key is not its key.
+    let wrong_pin = other.issue(example_claims(&cloud.url, &"ab".repeat(32)));
+    let r = paste_token(&c.http, &c.app, &wrong_pin).await;
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("is not the cloud that made this token")
+    );
+
+    let s = c.status().await;
+    assert!(s["token"].is_null(), "nothing stored");
+    assert_eq!(s["cloud_link"]["status"], "NotConfigured");
+    c.app.stop().await;
+    cloud.shutdown().await;
+}
