@@ -19,6 +19,7 @@ pub mod db;
 pub mod event;
 pub mod identity;
 pub mod nmsp;
+pub mod nmsp_link;
 pub mod prometheus;
 pub mod service;
 pub mod sim;
