@@ -61,6 +61,15 @@ pub struct ServeArgs {
     #[arg(long, env = "SPACES_CONNECTOR_SESSION_IDLE_SECS", default_value_t = 30 * 60)]
     pub session_idle_secs: u64,
 
+    /// TLS address where access points stream IoT/BLE telemetry (the AP
+    /// Channel).
+    #[arg(
+        long,
+        env = "SPACES_CONNECTOR_AP_LISTEN",
+        default_value = "0.0.0.0:16114"
+    )]
+    pub ap_listen: SocketAddr,
+
     /// Source address of outbound connections (controllers and cloud);
     /// default: chosen by the routing table.
     #[arg(long, env = "SPACES_CONNECTOR_SOURCE_IP")]

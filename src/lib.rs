@@ -5,9 +5,11 @@
 //! the service (`appliance` + `web`) or answers a console command
 //! (`console`). Everything else lives here so it can be tested without HTTP.
 
+pub mod ap_channel;
 pub mod appliance;
 pub mod auth;
 pub mod cli;
+pub mod client_auth;
 pub mod clock;
 pub mod cloud;
 pub mod cloud_api;

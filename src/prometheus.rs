@@ -6,32 +6,40 @@ use std::fmt::Write;
 
 use crate::stats::ChannelSnapshot;
 
-/// Renders the controller channel in the Prometheus text format (0.0.4).
-pub fn render(channel: &str, snap: &ChannelSnapshot) -> String {
+type Field = fn(&crate::stats::LinkSnapshot) -> f64;
+type TotalField = fn(&crate::stats::ChannelTotals) -> f64;
+
+/// Renders every channel in the Prometheus text format (0.0.4): one family
+/// per metric, with a `channel` label.
+pub fn render(channels: &[(&str, &ChannelSnapshot)]) -> String {
     let mut out = String::new();
-    let t = &snap.totals;
-    metric(
-        &mut out,
-        "spaces_channel_messages_total",
-        "counter",
-        "Data messages received on the channel.",
-        &[(format!("channel=\"{channel}\""), t.incoming_messages as f64)],
-    );
-    metric(
-        &mut out,
-        "spaces_channel_message_rate",
-        "gauge",
-        "Data messages per second on the channel (10 s average).",
-        &[(format!("channel=\"{channel}\""), t.incoming_rate_per_sec)],
-    );
-    metric(
-        &mut out,
-        "spaces_channel_links_active",
-        "gauge",
-        "Links of the channel that are Active.",
-        &[(format!("channel=\"{channel}\""), t.active as f64)],
-    );
-    type Field = fn(&crate::stats::LinkSnapshot) -> f64;
+    let totals: [(&str, &str, &str, TotalField); 3] = [
+        (
+            "spaces_channel_messages_total",
+            "counter",
+            "Data messages received on the channel.",
+            |t| t.incoming_messages as f64,
+        ),
+        (
+            "spaces_channel_message_rate",
+            "gauge",
+            "Data messages per second on the channel (10 s average).",
+            |t| t.incoming_rate_per_sec,
+        ),
+        (
+            "spaces_channel_links_active",
+            "gauge",
+            "Links of the channel that are Active.",
+            |t| t.active as f64,
+        ),
+    ];
+    for (name, kind, help, field) in totals {
+        let samples: Vec<(String, f64)> = channels
+            .iter()
+            .map(|(ch, snap)| (format!("channel=\"{ch}\""), field(&snap.totals)))
+            .collect();
+        metric(&mut out, name, kind, help, &samples);
+    }
     let per_link: [(&str, &str, &str, Field); 9] = [
         (
             "spaces_link_messages_total",
@@ -89,19 +97,20 @@ pub fn render(channel: &str, snap: &ChannelSnapshot) -> String {
         ),
     ];
     for (name, kind, help, field) in per_link {
-        let samples: Vec<(String, f64)> = snap
-            .links
+        let samples: Vec<(String, f64)> = channels
             .iter()
-            .map(|l| {
-                (
-                    format!(
-                        "channel=\"{channel}\",id=\"{}\",name=\"{}\",address=\"{}\"",
-                        l.id,
-                        escape(&l.name),
-                        escape(&l.address)
-                    ),
-                    field(l),
-                )
+            .flat_map(|(ch, snap)| {
+                snap.links.iter().map(move |l| {
+                    (
+                        format!(
+                            "channel=\"{ch}\",id=\"{}\",name=\"{}\",address=\"{}\"",
+                            l.id,
+                            escape(&l.name),
+                            escape(&l.address)
+                        ),
+                        field(l),
+                    )
+                })
             })
             .collect();
         metric(&mut out, name, kind, help, &samples);
@@ -135,10 +144,8 @@ mod tests {
         ch.link(3)
             .data_in
             .fetch_add(42, std::sync::atomic::Ordering::Relaxed);
-        let text = render(
-            "controller",
-            &ch.snapshot(&[(3, "a\"b".into(), "10.0.0.1:16113".into())]),
-        );
+        let snap = ch.snapshot(&[(3, "a\"b".into(), "10.0.0.1:16113".into())]);
+        let text = render(&[("controller", &snap)]);
         assert!(text.contains("spaces_channel_messages_total{channel=\"controller\"} 42"));
         assert!(text.contains("name=\"a\\\"b\""));
         assert!(text.contains("# TYPE spaces_link_up gauge"));

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::ap_channel::ApChannel;
 use crate::appliance::Appliance;
 use crate::auth::sessions::{self, SessionPolicy};
 use crate::auth::throttle::LoginThrottle;
@@ -26,6 +27,8 @@ const EVENT_QUEUE: usize = 65_536;
 /// A started appliance.
 pub struct Service {
     pub appliance: Arc<Appliance>,
+    /// Where APs connect (the AP Channel).
+    pub ap_addr: std::net::SocketAddr,
     pub cloud: Arc<CloudLink>,
     batcher: tokio::task::JoinHandle<()>,
     flush: CancellationToken,
@@ -50,15 +53,26 @@ impl Service {
         };
         let controller_stats = Arc::new(ChannelStats::default());
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let tasks = TaskTracker::new();
+        let timing = SessionTiming {
+            echo_interval: Duration::from_millis(args.echo_interval_ms.max(10)),
+            dead_after: Duration::from_millis(args.dead_after_ms.max(20)),
+            ..SessionTiming::default()
+        };
+        let (ap_channel, ap_addr) = ApChannel::start(
+            args.ap_listen,
+            &appliance.nmsp_identity,
+            timing,
+            events_tx.clone(),
+            shutdown.clone(),
+            &tasks,
+        )
+        .await?;
         let supervisor = Supervisor::start(
             args.source_ip,
             appliance.db.clone(),
             Arc::new(appliance.nmsp_identity.clone()),
-            SessionTiming {
-                echo_interval: Duration::from_millis(args.echo_interval_ms.max(10)),
-                dead_after: Duration::from_millis(args.dead_after_ms.max(20)),
-                ..SessionTiming::default()
-            },
+            timing,
             controller_stats.clone(),
             events_tx,
             shutdown.clone(),
@@ -92,6 +106,7 @@ impl Service {
             flush.clone(),
         ));
         let state = AppState {
+            ap_channel: ap_channel.clone(),
             cloud: cloud.clone(),
             supervisor: supervisor.clone(),
             controller_stats: controller_stats.clone(),
@@ -102,14 +117,17 @@ impl Service {
         };
         let web =
             WebServer::start_appliance(state, args.listen, args.redirect_listen, shutdown.clone())?;
-        let tasks = TaskTracker::new();
         tasks.spawn(purge_sessions(appliance.clone(), policy, shutdown.clone()));
-        tasks.spawn(sample_stats(controller_stats, shutdown.clone()));
+        tasks.spawn(sample_stats(
+            vec![controller_stats, ap_channel.stats.clone()],
+            shutdown.clone(),
+        ));
         tasks.spawn(async move {
             let _ = cloud_task.await;
         });
         tasks.close();
         Ok(Service {
+            ap_addr,
             cloud,
             batcher,
             flush,
@@ -170,12 +188,12 @@ async fn purge_sessions(
 }
 
 /// Turns counters into rates once a second.
-async fn sample_stats(stats: Arc<ChannelStats>, shutdown: CancellationToken) {
+async fn sample_stats(channels: Vec<Arc<ChannelStats>>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tick.tick() => stats.sample(),
+            _ = tick.tick() => channels.iter().for_each(|c| c.sample()),
         }
     }
 }

@@ -25,6 +25,8 @@ pub enum LinkStatus {
     Unauthorized,
     CertChanged,
     Disabled,
+    /// An AP that connected before and is gone now.
+    Disconnected,
 }
 
 impl LinkStatus {
@@ -36,6 +38,7 @@ impl LinkStatus {
             LinkStatus::Unauthorized => "Unauthorized",
             LinkStatus::CertChanged => "Certificate changed",
             LinkStatus::Disabled => "Disabled",
+            LinkStatus::Disconnected => "Disconnected",
         }
     }
 
@@ -45,7 +48,7 @@ impl LinkStatus {
             LinkStatus::Active => "status-ok",
             LinkStatus::Connecting | LinkStatus::Backoff => "status-pending",
             LinkStatus::Unauthorized | LinkStatus::CertChanged => "status-bad",
-            LinkStatus::Disabled => "status-off",
+            LinkStatus::Disabled | LinkStatus::Disconnected => "status-off",
         }
     }
 }

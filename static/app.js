@@ -52,23 +52,28 @@ async function refresh() {
     const resp = await fetch("/api/v1/stats", { credentials: "same-origin" });
     if (resp.status === 401) { window.location.assign("/login?notice=expired"); return; }
     if (!resp.ok) return;
-    data = (await resp.json()).controller_channel;
+    data = await resp.json();
   } catch (_) {
     return;
   }
-  const byId = new Map(data.links.map((l) => [String(l.id), l]));
   regions.forEach((region) => {
-    region.querySelectorAll("[data-total]").forEach((el) => {
-      const key = el.getAttribute("data-total");
-      const v = data.totals[key];
-      el.textContent = key === "incoming_rate_per_sec" ? v.toFixed(1) : String(v);
-    });
-    const own = region.getAttribute("data-link-id");
-    if (own && byId.has(own)) updateLink(region, byId.get(own));
-    region.querySelectorAll("tr[data-link-id]").forEach((row) => {
-      const link = byId.get(row.getAttribute("data-link-id"));
-      if (link) updateLink(row, link);
-    });
+    const channel = data[(region.getAttribute("data-channel") || "controller") + "_channel"];
+    if (channel) updateRegion(region, channel);
+  });
+}
+
+function updateRegion(region, data) {
+  const byId = new Map(data.links.map((l) => [String(l.id), l]));
+  region.querySelectorAll("[data-total]").forEach((el) => {
+    const key = el.getAttribute("data-total");
+    const v = data.totals[key];
+    el.textContent = key === "incoming_rate_per_sec" ? v.toFixed(1) : String(v);
+  });
+  const own = region.getAttribute("data-link-id");
+  if (own && byId.has(own)) updateLink(region, byId.get(own));
+  region.querySelectorAll("tr[data-link-id]").forEach((row) => {
+    const link = byId.get(row.getAttribute("data-link-id"));
+    if (link) updateLink(row, link);
   });
 }
 

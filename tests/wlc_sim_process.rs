@@ -189,7 +189,7 @@ async fn wlc_sim_status_matches_the_connectors_counters() {
             let links = stats["controller_channel"]["links"].as_array()?;
             let all = links.len() == 3
                 && links.iter().all(|l| {
-                    let ctrl = sims
+                    let ctrl = sims["controllers"]
                         .as_array()
                         .unwrap()
                         .iter()

@@ -64,6 +64,7 @@ fn serve(data_dir: &std::path::Path, args: ServeArgs) -> anyhow::Result<()> {
                 service.url()
             )
         };
+        let _ = writeln!(out, "AP channel on {}", service.ap_addr);
         let _ = writeln!(out, "State file: {}", service.appliance.db.path().display());
         let _ = out.flush();
         wait_for_signal().await;

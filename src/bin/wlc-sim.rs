@@ -14,7 +14,7 @@ use axum::Router;
 use axum::routing::get;
 use clap::Parser;
 use spaces_connector::identity::Identity;
-use spaces_connector::sim::{self, AuthList, ControllerSpec, SimController};
+use spaces_connector::sim::{self, ApSpec, AuthList, ControllerSpec, SimAp, SimController};
 use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -71,6 +71,16 @@ struct Args {
     /// Close a connector that sent no echo request for this long.
     #[arg(long, default_value_t = 30)]
     echo_timeout_secs: u64,
+    /// Number of simulated APs streaming BLE telemetry to the connectors.
+    #[arg(long, default_value_t = 0)]
+    aps: u32,
+    /// A connector's AP Channel address that every AP streams to
+    /// (repeatable: give both members of a pair).
+    #[arg(long = "connector", value_name = "ADDR")]
+    connectors: Vec<SocketAddr>,
+    /// Telemetry messages per second, per AP (default: --rate).
+    #[arg(long)]
+    ap_rate: Option<f64>,
     /// Exit after this many seconds.
     #[arg(long)]
     duration: Option<u64>,
@@ -148,6 +158,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
         controllers.push(c);
     }
+    if args.aps > 0 && args.connectors.is_empty() {
+        anyhow::bail!(
+            "--aps needs at least one --connector ADDR (a connector's AP channel address)"
+        );
+    }
+    let mut aps = Vec::new();
+    for i in 0..args.aps {
+        let ap = SimAp::start(ApSpec {
+            name: format!("ap-{}", i + 1),
+            index: i,
+            connectors: args.connectors.clone(),
+            rate: args.ap_rate.unwrap_or(args.rate),
+            limit: args.limit,
+            wait_for: args.wait_for.min(args.connectors.len()),
+            seed: args.seed,
+        })?;
+        say!(
+            "{} streaming to {} connector(s) (key hash {})",
+            ap.spec.name,
+            args.connectors.len(),
+            ap.identity.key_hash()?
+        );
+        aps.push(ap);
+    }
+    let aps = Arc::new(aps);
     let controllers = Arc::new(controllers);
     if let Some(addr) = args.status_listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -155,7 +190,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "status on http://{}/show/nmsp/status",
             listener.local_addr()?
         );
-        let (text, json) = (controllers.clone(), controllers.clone());
+        let (text, json, ap_json) = (controllers.clone(), controllers.clone(), aps.clone());
         let app = Router::new()
             .route(
                 "/show/nmsp/status",
@@ -163,7 +198,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             )
             .route(
                 "/status.json",
-                get(move || async move { axum::Json(sim::status_json(&json)) }),
+                get(move || async move { axum::Json(sim::status_json(&json, &ap_json)) }),
             );
         tokio::spawn(async move { axum::serve(listener, app).await });
     }
@@ -191,6 +226,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for c in controllers.iter() {
         c.stop().await;
     }
-    say_raw!("{}", sim::show_all(&controllers));
+    for ap in aps.iter() {
+        ap.stop().await;
+    }
+    say_raw!("{}{}", sim::show_all(&controllers), sim::show_aps(&aps));
     Ok(())
 }

@@ -20,8 +20,8 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::auth_list::AuthList;
 use super::traffic::{Traffic, encode};
+use crate::client_auth::AuthList;
 use crate::identity::{Identity, crypto_provider};
 use crate::nmsp::{FrameCodec, Message, PROTOCOL_VERSION, Service};
 

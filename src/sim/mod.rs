@@ -2,7 +2,7 @@
 //! of NMSP, for tests, demos and benchmarks. Runs many controllers in one
 //! process and prints `show nmsp status` the way a controller does.
 
-pub mod auth_list;
+pub mod ap;
 pub mod controller;
 pub mod traffic;
 
@@ -10,7 +10,8 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use auth_list::AuthList;
+pub use crate::client_auth::AuthList;
+pub use ap::{ApSpec, SimAp};
 pub use controller::{ControllerSpec, SimController, StatusRow};
 
 /// `show nmsp status` of one controller, as its console prints it.
@@ -58,9 +59,39 @@ pub fn show_all(controllers: &[Arc<SimController>]) -> String {
     out
 }
 
+/// The simulated APs: how many connectors each streams to, and how much.
+pub fn show_aps(aps: &[Arc<SimAp>]) -> String {
+    let mut out = String::new();
+    if aps.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "{:<12} {:>10}  {:>10}", "AP", "Connectors", "Sent");
+    for ap in aps {
+        let _ = writeln!(
+            out,
+            "{:<12} {:>10}  {:>10}",
+            ap.spec.name,
+            ap.connected(),
+            ap.generated()
+        );
+    }
+    out
+}
+
 /// The JSON form of the same, for scripts and tests.
-pub fn status_json(controllers: &[Arc<SimController>]) -> serde_json::Value {
-    serde_json::Value::Array(
+pub fn status_json(controllers: &[Arc<SimController>], aps: &[Arc<SimAp>]) -> serde_json::Value {
+    let aps: Vec<serde_json::Value> = aps
+        .iter()
+        .map(|ap| {
+            serde_json::json!({
+                "name": ap.spec.name,
+                "key_hash": ap.identity.key_hash().unwrap_or_default(),
+                "connected": ap.connected(),
+                "generated": ap.generated(),
+            })
+        })
+        .collect();
+    let controllers = serde_json::Value::Array(
         controllers
             .iter()
             .map(|c| {
@@ -82,7 +113,8 @@ pub fn status_json(controllers: &[Arc<SimController>]) -> serde_json::Value {
                 })
             })
             .collect(),
-    )
+    );
+    serde_json::json!({ "controllers": controllers, "aps": aps })
 }
 
 /// The address of controller `i` when `n` run from `base`: consecutive

@@ -140,7 +140,10 @@ async fn accept_cert(
 
 async fn stats(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value> {
     let channel = state.controller_channel().await.map_err(WebError::from)?;
-    Ok(Json(json!({ "controller_channel": channel })))
+    Ok(Json(json!({
+        "controller_channel": channel,
+        "ap_channel": state.ap_channel.snapshot(),
+    })))
 }
 
 /// Prometheus text; authenticated like the API (a bearer token for
@@ -149,7 +152,10 @@ pub async fn metrics(State(state): State<AppState>, _: ApiCaller) -> Result<Resp
     let channel = state.controller_channel().await.map_err(WebError::from)?;
     Ok((
         [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::prometheus::render("controller", &channel),
+        crate::prometheus::render(&[
+            ("controller", &channel),
+            ("ap", &state.ap_channel.snapshot()),
+        ]),
     )
         .into_response())
 }

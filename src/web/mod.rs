@@ -39,6 +39,7 @@ pub struct AppState {
     pub appliance: Arc<Appliance>,
     pub supervisor: crate::supervisor::Supervisor,
     pub cloud: Arc<crate::cloud_link::CloudLink>,
+    pub ap_channel: Arc<crate::ap_channel::ApChannel>,
     pub controller_stats: Arc<crate::stats::ChannelStats>,
     pub throttle: Arc<LoginThrottle>,
     pub sessions: SessionPolicy,

@@ -81,6 +81,7 @@ pub fn test_args(ip: &str) -> ServeArgs {
         redirect_listen: None,
         static_dir: None,
         source_ip: Some(ip.parse().unwrap()),
+        ap_listen: format!("{ip}:0").parse().unwrap(),
         heartbeat_secs: 1,
         spool_cap_mb: 256,
         spool_cap_bytes: None,

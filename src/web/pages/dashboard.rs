@@ -24,6 +24,7 @@ struct DashboardPage {
     layout: Layout,
     status: ApplianceStatus,
     controller_channel: ChannelTotals,
+    ap_channel: ChannelTotals,
     link: LinkView,
 }
 
@@ -36,6 +37,7 @@ async fn dashboard(
     let controller_channel = state.controller_channel().await?.totals;
     let link = state.cloud.view().await?;
     render(&DashboardPage {
+        ap_channel: state.ap_channel.snapshot().totals,
         link,
         controller_channel,
         layout: Layout::new(&state, "Dashboard", "dashboard", session.0.csrf_token).with_notice(&q),

@@ -8,7 +8,7 @@ use axum::response::Html;
 use axum::routing::get;
 
 use super::{Layout, render};
-use crate::stats::{ChannelTotals, LinkSnapshot};
+use crate::stats::{ChannelSnapshot, LinkSnapshot};
 use crate::web::AppState;
 use crate::web::auth::CurrentSession;
 use crate::web::error::WebError;
@@ -23,8 +23,8 @@ pub fn routes() -> Router<AppState> {
 #[template(path = "statistics.html")]
 struct StatisticsPage {
     layout: Layout,
-    totals: ChannelTotals,
-    links: Vec<LinkSnapshot>,
+    controllers: ChannelSnapshot,
+    aps: ChannelSnapshot,
 }
 
 #[derive(Template)]
@@ -38,11 +38,10 @@ async fn overview(
     State(state): State<AppState>,
     session: CurrentSession,
 ) -> Result<Html<String>, WebError> {
-    let snap = state.controller_channel().await?;
     render(&StatisticsPage {
         layout: Layout::new(&state, "Statistics", "statistics", session.0.csrf_token),
-        totals: snap.totals,
-        links: snap.links,
+        controllers: state.controller_channel().await?,
+        aps: state.ap_channel.snapshot(),
     })
 }
 

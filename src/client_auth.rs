@@ -1,6 +1,8 @@
-//! The controller's auth list (AireOS `config auth-list add sha256-lbs-ssc`):
-//! a TLS client-certificate verifier that admits only connectors whose key
-//! hash is listed, or anyone with `allow_any`.
+//! Who may connect, by key hash: the controller's auth list (AireOS
+//! `config auth-list add sha256-lbs-ssc`) in wlc-sim, and the connector's AP
+//! channel (which admits any AP but learns its key). A TLS client-
+//! certificate verifier that admits only keys whose hash is listed, or
+//! anyone with `allow_any`.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
