@@ -351,3 +351,111 @@ async fn tampered_foreign_and_wrong_pin_tokens_are_refused() {
     c.app.stop().await;
     cloud.shutdown().await;
 }
+
+/// A client speaking the cloud API directly from `ip`, as another
+/// connector would.
+fn raw_client(cloud: &TestCloud, ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(spaces_connector::tls_pin::PinnedKey::client_config(
+            &cloud.pin,
+        ))
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+fn register_body(token: &str, instance: &str, protocol: u32) -> Value {
+    json!({
+        "token": token, "instance_id": instance, "hostname": "other", "addresses": ["127.0.0.99"],
+        "software_version": "9.9.9", "protocol_version": protocol
+    })
+}
+
+#[tokio::test]
+async fn same_instance_from_elsewhere_is_refused_and_incompatible_members_are_flagged() {
+    let cloud_dir = tempfile::tempdir().unwrap();
+    let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.50").await;
+    let (group, token) = cloud.create_token("Pair").await;
+    let c = Connector::start("127.0.0.51", |_| {}).await;
+    paste_token(&c.http, &c.app, &token).await;
+    c.wait_link("Connected", 10).await;
+
+    // A clone of this connector (same instance id) at another address.
+    let clone = raw_client(&cloud, "127.0.0.52");
+    let r = clone
+        .post(format!("{}/api/v1/register", cloud.url))
+        .json(&register_body(&token, &c.app.instance_id, 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.51"),
+        "{e}"
+    );
+
+    // A member on another protocol version joins the group.
+    let newer = raw_client(&cloud, "127.0.0.53");
+    let other_id = uuid::Uuid::new_v4().to_string();
+    let r: Value = newer
+        .post(format!("{}/api/v1/register", cloud.url))
+        .json(&register_body(&token, &other_id, 2))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cred = r["credential"].as_str().unwrap().to_string();
+    let hb = json!({
+        "hostname": "other", "addresses": [], "software_version": "9.9.9", "protocol_version": 2,
+        "controllers_active": 0, "controllers_total": 0, "active_controllers": [], "event_rate": 0.0,
+        "events_total": 0, "spooled_events": 0, "dropped_events": 0
+    });
+    let ack: Value = newer
+        .post(format!("{}/api/v1/heartbeat", cloud.url))
+        .bearer_auth(&cred)
+        .json(&hb)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ack["group_compatible"], false);
+    let s = eventually(10, "connector flags the incompatible peer", || async {
+        let s = c.status().await;
+        (s["cloud_link"]["group_compatible"] == false).then_some(s)
+    })
+    .await;
+    let peers = s["cloud_link"]["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 2);
+    assert!(
+        peers
+            .iter()
+            .any(|p| p["instance_id"] == other_id.as_str() && p["compatible"] == false)
+    );
+    let dash = c
+        .http
+        .get(c.app.at("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        dash.contains("incompatible protocol 2"),
+        "shown on the connector"
+    );
+    assert!(
+        cloud.group_page(&group).await.contains("incompatible"),
+        "shown on the cloud"
+    );
+    c.app.stop().await;
+    cloud.shutdown().await;
+}

@@ -3,8 +3,10 @@
 //! exactly the appliance's pinned key.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::sync::Arc;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use spaces_connector::cli::ServeArgs;
 use spaces_connector::service::Service;
@@ -256,27 +258,7 @@ impl TestCloud {
         };
         let mut cloud = TestCloud::run(args).await;
         set_up_at(&cloud.http, &cloud.url).await;
-        let html = cloud
-            .http
-            .get(format!("{}/", cloud.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let page = cloud
-            .http
-            .post(format!("{}/tenants", cloud.url))
-            .form(&[("csrf", csrf_of(&html).as_str()), ("name", "Example Corp")])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        cloud.firehose_key = between(&page, "id=\"firehose-key\">", "<");
-        cloud.tenant_id = between(&page, "href=\"/tenants/", "\"");
+        (cloud.tenant_id, cloud.firehose_key) = create_tenant(&cloud.http, &cloud.url).await;
         cloud
     }
 
@@ -305,32 +287,7 @@ impl TestCloud {
 
     /// "Create a new token" for `name`; returns (group id, token).
     pub async fn create_token(&self, name: &str) -> (String, String) {
-        let page = format!("{}/tenants/{}", self.url, self.tenant_id);
-        let html = self
-            .http
-            .get(&page)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let r = self
-            .http
-            .post(format!("{page}/groups"))
-            .form(&[
-                ("csrf", csrf_of(&html).as_str()),
-                ("name", name),
-                ("kind", "wireless"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 303);
-        let group_id = location(&r).trim_start_matches("/groups/").to_string();
-        let html = self.group_page(&group_id).await;
-        let token = between(&html, "aria-label=\"Connector token\">", "<");
-        (group_id, token)
+        create_token(&self.http, &self.url, &self.tenant_id, name).await
     }
 
     pub async fn group_page(&self, group_id: &str) -> String {
@@ -346,19 +303,7 @@ impl TestCloud {
 
     /// Every event on the tenant's firehose, from the start, without waiting.
     pub async fn firehose(&self) -> Vec<serde_json::Value> {
-        let body = self
-            .http
-            .get(format!("{}/api/v1/firehose?follow=false", self.url))
-            .bearer_auth(&self.firehose_key)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        body.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        firehose(&self.http, &self.url, &self.firehose_key).await
     }
 
     pub async fn shutdown(self) {
@@ -395,6 +340,81 @@ impl StoppedCloud {
         c.firehose_key = self.firehose_key;
         c
     }
+}
+
+/// Creates the tenant "Example Corp" on a cloud whose admin is logged in
+/// on `http`; returns (tenant id, firehose key).
+pub async fn create_tenant(http: &reqwest::Client, url: &str) -> (String, String) {
+    let html = http
+        .get(format!("{url}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let page = http
+        .post(format!("{url}/tenants"))
+        .form(&[("csrf", csrf_of(&html).as_str()), ("name", "Example Corp")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (
+        between(&page, "href=\"/tenants/", "\""),
+        between(&page, "id=\"firehose-key\">", "<"),
+    )
+}
+
+/// "Create a new token" for connector `name`; returns (group id, token).
+pub async fn create_token(
+    http: &reqwest::Client,
+    url: &str,
+    tenant_id: &str,
+    name: &str,
+) -> (String, String) {
+    let page = format!("{url}/tenants/{tenant_id}");
+    let html = http.get(&page).send().await.unwrap().text().await.unwrap();
+    let r = http
+        .post(format!("{page}/groups"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("name", name),
+            ("kind", "wireless"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let group_id = location(&r).trim_start_matches("/groups/").to_string();
+    let html = http
+        .get(format!("{url}/groups/{group_id}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = between(&html, "aria-label=\"Connector token\">", "<");
+    (group_id, token)
+}
+
+/// Every event on a tenant's firehose, from the start, without waiting.
+pub async fn firehose(http: &reqwest::Client, url: &str, key: &str) -> Vec<serde_json::Value> {
+    let body = http
+        .get(format!("{url}/api/v1/firehose?follow=false"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    body.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// The text between `start` and the next `end` in `html`.
@@ -441,4 +461,191 @@ pub async fn paste_token(
         .send()
         .await
         .unwrap()
+}
+
+/// A child process whose stdout lines are collected as they come.
+pub struct Proc {
+    pub child: Child,
+    pub lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(l);
+            }
+        });
+        Proc { child, lines }
+    }
+
+    pub async fn line_with(&self, needle: &str) -> String {
+        eventually(10, needle, || async {
+            self.lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+                .cloned()
+        })
+        .await
+    }
+
+    pub fn term(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+/// A `spaces-connector serve` process on its own loopback address.
+pub struct ConnectorProc {
+    pub proc: Proc,
+    pub dir: std::path::PathBuf,
+    pub ip: String,
+    pub base: String,
+    pub ap_addr: String,
+    pub http: reqwest::Client,
+    pub api: String,
+}
+
+impl ConnectorProc {
+    /// Starts the connector on `ip` (ports as given, 0 for any), then sets
+    /// its admin password and makes an API token, unless already set up.
+    pub async fn start(dir: &Path, ip: &str, https_port: u16, ap_port: u16) -> ConnectorProc {
+        let proc = Proc::spawn(
+            Command::new(env!("CARGO_BIN_EXE_spaces-connector"))
+                .arg("--data-dir")
+                .arg(dir)
+                .args([
+                    "serve",
+                    "--listen",
+                    &format!("{ip}:{https_port}"),
+                    "--source-ip",
+                    ip,
+                ])
+                .args([
+                    "--ap-listen",
+                    &format!("{ip}:{ap_port}"),
+                    "--heartbeat-secs",
+                    "1",
+                ])
+                .env("SPACES_CONNECTOR_ECHO_INTERVAL_MS", "500")
+                .env("SPACES_CONNECTOR_DEAD_AFTER_MS", "3000")
+                .env("SPACES_CONNECTOR_LOG", "warn"),
+        );
+        let open = proc.line_with("Open https://").await;
+        let url = open.split_whitespace().nth(1).unwrap().to_string();
+        let base = url
+            .trim_end_matches("/setup")
+            .trim_end_matches('/')
+            .to_string();
+        let ap_addr = proc
+            .line_with("AP channel on")
+            .await
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        let pin = spaces_connector::appliance::Appliance::open(dir)
+            .unwrap()
+            .web_identity
+            .key_hash()
+            .unwrap();
+        let http = client_for(&pin, Arc::new(reqwest::cookie::Jar::default()));
+        if url.ends_with("/setup") {
+            set_up_at(&http, &base).await;
+        } else {
+            let html = http
+                .get(format!("{base}/login"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let r = http
+                .post(format!("{base}/login"))
+                .form(&[
+                    ("csrf", csrf_of(&html).as_str()),
+                    ("username", "admin"),
+                    ("password", PASSWORD),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 303, "login after restart");
+        }
+        let html = http
+            .get(format!("{base}/system"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let page = http
+            .post(format!("{base}/system/api-tokens"))
+            .form(&[("csrf", csrf_of(&html).as_str()), ("name", "tests")])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let api = between(&page, "id=\"new-api-token\">", "<");
+        ConnectorProc {
+            proc,
+            dir: dir.to_path_buf(),
+            ip: ip.to_string(),
+            base,
+            ap_addr,
+            http,
+            api,
+        }
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.http
+            .get(self.at(path))
+            .bearer_auth(&self.api)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(self.at(path))
+            .bearer_auth(&self.api)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn kill(&mut self) {
+        Command::new("kill")
+            .args(["-KILL", &self.proc.child.id().to_string()])
+            .status()
+            .unwrap();
+        let _ = self.proc.child.wait();
+    }
 }

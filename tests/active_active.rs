@@ -1,0 +1,272 @@
+//! The seed's feature end to end with real processes on loopback: one
+//! `spaces-cloud`, two `spaces-connector`s on their own addresses with the
+//! same token, and `wlc-sim` running three controllers and two APs. One
+//! connector is killed with SIGKILL mid-stream; the firehose must still
+//! hold every event the simulators sent, exactly once.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn peer_state(status: &Value, instance: &str) -> Option<String> {
+    status["cloud_link"]["peers"]
+        .as_array()?
+        .iter()
+        .find(|p| p["instance_id"] == instance)
+        .and_then(|p| p["state"].as_str().map(str::to_string))
+}
+
+async fn all_active(c: &ConnectorProc, n: usize) -> bool {
+    let s = c.get_json("/api/v1/stats").await;
+    let links = s["controller_channel"]["links"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    links.len() == n && links.iter().all(|l| l["status"] == "Active")
+}
+
+#[tokio::test]
+async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cloud_proc = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_spaces-cloud"))
+            .arg("--data-dir")
+            .arg(tmp.path().join("cloud"))
+            .args([
+                "--listen",
+                "127.0.0.60:0",
+                "--stale-after-secs",
+                "2",
+                "--down-after-secs",
+                "4",
+            ])
+            .env("SPACES_CLOUD_LOG", "warn"),
+    );
+    let cloud_url = cloud_proc
+        .line_with("Open https://")
+        .await
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let pin = cloud_proc
+        .line_with("Cloud key pin:")
+        .await
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let cloud = client_for(&pin, Arc::new(reqwest::cookie::Jar::default()));
+    set_up_at(&cloud, &cloud_url).await;
+    let (tenant, firehose_key) = create_tenant(&cloud, &cloud_url).await;
+    let (group, token) = create_token(&cloud, &cloud_url, &tenant, "HQ pair").await;
+
+    let mut a = ConnectorProc::start(&tmp.path().join("a"), "127.0.0.61", 0, 0).await;
+    let b = ConnectorProc::start(&tmp.path().join("b"), "127.0.0.62", 0, 0).await;
+    for c in [&a, &b] {
+        let r = c
+            .http
+            .put(c.at("/api/v1/token"))
+            .bearer_auth(&c.api)
+            .json(&json!({ "token": token }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap()["registered"], true);
+    }
+    let (sa, sb) = (
+        a.get_json("/api/v1/status").await,
+        b.get_json("/api/v1/status").await,
+    );
+    assert_eq!(
+        sa["token"]["tenant_id"], sb["token"]["tenant_id"],
+        "same tenant on both"
+    );
+    let a_id = sa["instance_id"].as_str().unwrap().to_string();
+
+    let sim = Proc::spawn(Command::new(env!("CARGO_BIN_EXE_wlc-sim")).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--controllers",
+        "3",
+        "--rate",
+        "100",
+        "--limit",
+        "1200",
+        "--wait-for",
+        "2",
+        "--aps",
+        "2",
+        "--connector",
+        &a.ap_addr,
+        "--connector",
+        &b.ap_addr,
+        "--status-listen",
+        "127.0.0.1:0",
+        "--allow",
+        sa["nmsp_key_hash"].as_str().unwrap(),
+        "--allow",
+        sb["nmsp_key_hash"].as_str().unwrap(),
+    ]));
+    let status_url = sim
+        .line_with("status on http://")
+        .await
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .replace("/show/nmsp/status", "/status.json");
+    let mut controllers = Vec::new();
+    for i in 1..=3 {
+        let line = sim.line_with(&format!("wlc-sim-{i} listening on")).await;
+        controllers.push(line.split_whitespace().nth(3).unwrap().to_string());
+    }
+    // Controllers are added on A only; the group's configuration brings them to B.
+    for (i, addr) in controllers.iter().enumerate() {
+        let (host, port) = addr.rsplit_once(':').unwrap();
+        let r = a
+            .post_json(
+                "/api/v1/controllers",
+                json!({"name": format!("WLC {i}"), "host": host, "port": port}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+    }
+    eventually(
+        20,
+        "both connectors Active on all three controllers",
+        || async { (all_active(&a, 3).await && all_active(&b, 3).await).then_some(()) },
+    )
+    .await;
+    let cloud_page = cloud
+        .get(format!("{cloud_url}/groups/{group}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        cloud_page.contains("127.0.0.61") && cloud_page.contains("127.0.0.62"),
+        "cloud lists both IPs"
+    );
+
+    eventually(20, "events flowing", || async {
+        (firehose(&cloud, &cloud_url, &firehose_key).await.len() > 300).then_some(())
+    })
+    .await;
+    a.kill();
+    let b_saw_down = eventually(20, "B sees A down", || async {
+        let s = b.get_json("/api/v1/status").await;
+        (peer_state(&s, &a_id).as_deref() == Some("down")).then_some(())
+    })
+    .await;
+    let _ = b_saw_down;
+    let dash = b
+        .http
+        .get(b.at("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        dash.contains(&format!("data-peer=\"{a_id}\"")) && dash.contains(">down<"),
+        "B's dashboard shows A down"
+    );
+
+    // A comes back on its own addresses, with nothing re-entered.
+    let https_port: u16 = a.base.rsplit(':').next().unwrap().parse().unwrap();
+    let ap_port: u16 = a.ap_addr.rsplit(':').next().unwrap().parse().unwrap();
+    let a_dir = a.dir.clone();
+    let a = ConnectorProc::start(&a_dir, "127.0.0.61", https_port, ap_port).await;
+    eventually(20, "A Active on every controller again", || async {
+        all_active(&a, 3).await.then_some(())
+    })
+    .await;
+    eventually(20, "B sees A up again", || async {
+        let s = b.get_json("/api/v1/status").await;
+        (peer_state(&s, &a_id).as_deref() == Some("up")).then_some(())
+    })
+    .await;
+
+    // Every event the simulators sent is on the firehose, once.
+    let plain = b.http.clone();
+    let sent = eventually(40, "simulators done", || async {
+        let s: Value = plain
+            .get(&status_url)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let ctrl: u64 = s["controllers"]
+            .as_array()?
+            .iter()
+            .map(|c| c["generated"].as_u64().unwrap())
+            .sum();
+        let aps: u64 = s["aps"]
+            .as_array()?
+            .iter()
+            .map(|c| c["generated"].as_u64().unwrap())
+            .sum();
+        (ctrl == 3 * 1200 && aps == 2 * 1200).then_some(ctrl + aps)
+    })
+    .await;
+    let events = eventually(40, "firehose complete", || async {
+        let e = firehose(&cloud, &cloud_url, &firehose_key).await;
+        (e.len() as u64 >= sent).then_some(e)
+    })
+    .await;
+    let mut keys: Vec<&str> = events.iter().map(|e| e["key"].as_str().unwrap()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(events.len() as u64, sent, "no loss, no duplicate");
+    assert_eq!(keys.len() as u64, sent);
+    assert!(
+        events.iter().any(|e| e["channel"] == "ap"),
+        "AP channel events included"
+    );
+
+    // The controllers list both connectors as separate TLS rows.
+    let s: Value = plain
+        .get(&status_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for c in s["controllers"].as_array().unwrap() {
+        for ip in ["127.0.0.61", "127.0.0.62"] {
+            assert!(c["connectors"][ip].is_object(), "{ip} on {}", c["name"]);
+        }
+    }
+    let cloud_page = cloud
+        .get(format!("{cloud_url}/groups/{group}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        cloud_page.contains(r#"id="members-up">2 of 2<"#),
+        "group healthy again"
+    );
+
+    let mut sim = sim;
+    let mut cloud_proc = cloud_proc;
+    let (mut a, mut b) = (a, b);
+    assert!(sim.term().success());
+    assert!(a.proc.term().success());
+    assert!(b.proc.term().success());
+    assert!(cloud_proc.term().success());
+}
