@@ -161,12 +161,11 @@ async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
     })
     .await;
     a.kill();
-    let b_saw_down = eventually(20, "B sees A down", || async {
+    eventually(20, "B sees A down", || async {
         let s = b.get_json("/api/v1/status").await;
         (peer_state(&s, &a_id).as_deref() == Some("down")).then_some(())
     })
     .await;
-    let _ = b_saw_down;
     let dash = b
         .http
         .get(b.at("/"))
