@@ -90,8 +90,8 @@ impl Service {
         );
         let flush = CancellationToken::new();
         let limits = BatchLimits {
-            max_events: 1000,
-            max_delay: Duration::from_millis(100),
+            max_events: 2000,
+            max_delay: Duration::from_millis(50),
             spool_cap_bytes: args
                 .spool_cap_bytes
                 .unwrap_or(args.spool_cap_mb.saturating_mul(1 << 20))

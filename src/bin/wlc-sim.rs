@@ -190,11 +190,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "status on http://{}/show/nmsp/status",
             listener.local_addr()?
         );
-        let (text, json, ap_json) = (controllers.clone(), controllers.clone(), aps.clone());
+        let (text, json, ap_json, rated) = (
+            controllers.clone(),
+            controllers.clone(),
+            aps.clone(),
+            controllers.clone(),
+        );
         let app = Router::new()
             .route(
                 "/show/nmsp/status",
                 get(move || async move { sim::show_all(&text) }),
+            )
+            .route(
+                "/rate/{per_sec}",
+                axum::routing::post(
+                    move |axum::extract::Path(r): axum::extract::Path<f64>| async move {
+                        rated.iter().for_each(|c| c.set_rate(r));
+                        format!("rate {r}/s per controller\n")
+                    },
+                ),
             )
             .route(
                 "/status.json",

@@ -65,11 +65,9 @@ pub fn ingest(
             "INSERT OR IGNORE INTO events (group_id, key, channel, source, msg_type, body, ingested_at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        let mut totals = tx.prepare_cached(
-            "INSERT INTO event_totals (group_id, source, received, unique_new) VALUES (?1, ?2, 1, ?3)
-             ON CONFLICT (group_id, source) DO UPDATE SET received = received + 1,
-                 unique_new = unique_new + excluded.unique_new",
-        )?;
+        // Totals are summed per source in memory: one row write per source
+        // and batch rather than per event.
+        let mut per_source: std::collections::HashMap<&str, (i64, i64)> = Default::default();
         for e in &batch.events {
             let Ok(body) = B64.decode(&e.body) else {
                 continue;
@@ -90,7 +88,17 @@ pub fn ingest(
                 now_ms
             ])?;
             new += n;
-            totals.execute(params![member.group_id, e.source, n as i64])?;
+            let t = per_source.entry(e.source.as_str()).or_default();
+            t.0 += 1;
+            t.1 += n as i64;
+        }
+        let mut totals = tx.prepare_cached(
+            "INSERT INTO event_totals (group_id, source, received, unique_new) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (group_id, source) DO UPDATE SET received = received + excluded.received,
+                 unique_new = unique_new + excluded.unique_new",
+        )?;
+        for (source, (received, unique)) in per_source {
+            totals.execute(params![member.group_id, source, received, unique])?;
         }
     }
     tx.execute(

@@ -405,38 +405,63 @@ impl CloudLink {
         }
     }
 
+    /// Sends spooled batches oldest first, a few at a time so the round
+    /// trips overlap; each leaves the spool only once the cloud has it.
+    /// After a failure the session ends and the next one starts again from
+    /// the oldest batch: the cloud ignores a batch id it already has.
     async fn sender_loop(&self, client: &CloudClient) -> Result<(), ClientError> {
+        let mut in_flight = tokio::task::JoinSet::new();
+        let mut dispatched = 0i64;
         loop {
-            let next = self
-                .db
-                .call(|c| spool::oldest(c))
-                .await
-                .map_err(|e| ClientError::Protocol(e.to_string()))?;
-            let Some(batch) = next else {
-                tokio::select! {
-                    _ = self.spooled.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-                continue;
-            };
-            match client.events(batch.payload.clone()).await {
-                Ok(_) => {
-                    self.uplink
-                        .delivered
-                        .fetch_add(batch.events as u64, Relaxed);
-                    self.uplink.batches_delivered.fetch_add(1, Relaxed);
-                    let id = batch.id;
-                    let _ = self.db.call(move |c| spool::remove(c, id)).await;
-                }
-                Err(ClientError::Refused {
-                    status, message, ..
-                }) if status != 401 => {
-                    tracing::error!(%message, events = batch.events, "the cloud refused a batch: dropped");
-                    let _ = self.db.call(move |c| spool::discard(c, &batch)).await;
-                }
-                Err(e) => return Err(e),
+            while in_flight.len() < MAX_IN_FLIGHT {
+                let next = self
+                    .db
+                    .call(move |c| spool::next_after(c, dispatched))
+                    .await
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                let Some(batch) = next else { break };
+                dispatched = batch.id;
+                let (client, db, uplink) = (client.clone(), self.db.clone(), self.uplink.clone());
+                in_flight.spawn(deliver(client, db, uplink, batch));
+            }
+            tokio::select! {
+                done = in_flight.join_next(), if !in_flight.is_empty() => match done {
+                    Some(Ok(Err(e))) => return Err(e),
+                    Some(Err(e)) => return Err(ClientError::Protocol(e.to_string())),
+                    _ => {}
+                },
+                _ = self.spooled.notified(), if in_flight.len() < MAX_IN_FLIGHT => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)), if in_flight.is_empty() => {}
             }
         }
+    }
+}
+
+/// Batches on their way to the cloud at once.
+const MAX_IN_FLIGHT: usize = 4;
+
+async fn deliver(
+    client: CloudClient,
+    db: Db,
+    uplink: Arc<UplinkStats>,
+    batch: spool::SpooledBatch,
+) -> Result<(), ClientError> {
+    match client.events(batch.payload.clone()).await {
+        Ok(_) => {
+            uplink.delivered.fetch_add(batch.events as u64, Relaxed);
+            uplink.batches_delivered.fetch_add(1, Relaxed);
+            let id = batch.id;
+            let _ = db.call(move |c| spool::remove(c, id)).await;
+            Ok(())
+        }
+        Err(ClientError::Refused {
+            status, message, ..
+        }) if status != 401 => {
+            tracing::error!(%message, events = batch.events, "the cloud refused a batch: dropped");
+            let _ = db.call(move |c| spool::discard(c, &batch)).await;
+            Ok(())
+        }
+        Err(e) => Err(e),
     }
 }
 

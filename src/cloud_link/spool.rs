@@ -69,10 +69,15 @@ pub fn append(
 
 /// The oldest batch, to send next.
 pub fn oldest(conn: &Connection) -> Result<Option<SpooledBatch>, DbError> {
+    next_after(conn, 0)
+}
+
+/// The oldest batch after `id` (batches already on their way are skipped).
+pub fn next_after(conn: &Connection, id: i64) -> Result<Option<SpooledBatch>, DbError> {
     Ok(conn
         .query_row(
-            "SELECT id, events, payload FROM spool ORDER BY id LIMIT 1",
-            [],
+            "SELECT id, events, payload FROM spool WHERE id > ?1 ORDER BY id LIMIT 1",
+            [id],
             |r| {
                 Ok(SpooledBatch {
                     id: r.get(0)?,

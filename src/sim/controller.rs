@@ -70,6 +70,8 @@ pub struct SimController {
     rows: Mutex<BTreeMap<IpAddr, StatusRow>>,
     feed: broadcast::Sender<Feed>,
     generated: AtomicU64,
+    /// Notifications per second (f64 bits), changeable while running.
+    rate: AtomicU64,
     subscribed: AtomicUsize,
     /// While set, echo requests go unanswered (a hung controller).
     pub mute_echo: AtomicBool,
@@ -93,6 +95,7 @@ impl SimController {
             .map_err(std::io::Error::other)?;
         let (feed, _) = broadcast::channel(1 << 16);
         let ctrl = Arc::new(SimController {
+            rate: AtomicU64::new(spec.rate.to_bits()),
             spec,
             addr,
             rows: Mutex::new(BTreeMap::new()),
@@ -117,6 +120,15 @@ impl SimController {
         self.cancel.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+    }
+
+    pub fn rate(&self) -> f64 {
+        f64::from_bits(self.rate.load(Relaxed))
+    }
+
+    /// Changes the notification rate of a running controller.
+    pub fn set_rate(&self, per_sec: f64) {
+        self.rate.store(per_sec.max(0.0).to_bits(), Relaxed);
     }
 
     /// Notifications produced so far.
@@ -295,22 +307,27 @@ impl SimController {
                 _ = tokio::time::sleep(Duration::from_millis(20)) => {}
             }
         }
-        if spec.rate <= 0.0 {
-            return;
-        }
-        let start = Instant::now();
+        let mut last = Instant::now();
+        let mut budget = 0.0f64;
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let due = (start.elapsed().as_secs_f64() * spec.rate) as u64;
-            let due = spec.limit.map_or(due, |l| due.min(l));
-            while traffic.sequence() < due {
-                let _ = self.feed.send(Feed::Data(traffic.next_frame()));
-                self.generated.fetch_add(1, Relaxed);
+            // The rate may change while running (benchmarks ramp it).
+            let now = Instant::now();
+            budget += self.rate() * (now - last).as_secs_f64();
+            last = now;
+            let mut due = budget.floor() as u64;
+            budget -= due as f64;
+            if let Some(limit) = spec.limit {
+                due = due.min(limit.saturating_sub(traffic.sequence()));
             }
+            for _ in 0..due {
+                let _ = self.feed.send(Feed::Data(traffic.next_frame()));
+            }
+            self.generated.fetch_add(due, Relaxed);
             if spec.limit.is_some_and(|l| traffic.sequence() >= l) {
                 return;
             }

@@ -1,0 +1,550 @@
+//! End-to-end benchmarks: real `wlc-sim`, `spaces-connector` and
+//! `spaces-cloud` processes on loopback with TLS on both legs, plus the raw
+//! rustls ceiling for the same frames. Prints tables; asserts nothing.
+//!
+//!   cargo bench --bench e2e -- [a|b|c|d|e|all]    (or scripts/bench)
+//!
+//! (a) 1 connector, 10 controllers, rate ramped until drops or p99 > 1 s
+//! (b) 200 and 1,000 controllers at a modest rate: RSS and CPU per controller
+//! (c) a pair on the same 10 controllers: cloud dedup cost
+//! (d) reconnect storm: all controllers restart at once, time to all Active
+//! (e) the web UI under load (wrk) while events stream
+
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+const CLOUD_IP: &str = "127.0.0.150";
+
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Cloud {
+    proc: Proc,
+    http: reqwest::Client,
+    token: String,
+    db: PathBuf,
+}
+
+async fn start_cloud(tmp: &Path) -> Cloud {
+    let dir = tmp.join("cloud");
+    let proc = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_spaces-cloud"))
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["--listen", &format!("{CLOUD_IP}:0")])
+            .env("SPACES_CLOUD_LOG", "warn"),
+    );
+    let url = proc
+        .line_with("Open https://")
+        .await
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let pin = proc
+        .line_with("Cloud key pin:")
+        .await
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let http = client_for(&pin, Arc::new(reqwest::cookie::Jar::default()));
+    set_up_at(&http, &url).await;
+    let (tenant, _) = create_tenant(&http, &url).await;
+    let (_, token) = create_token(&http, &url, &tenant, "bench").await;
+    Cloud {
+        proc,
+        http,
+        token,
+        db: dir.join("cloud.db"),
+    }
+}
+
+async fn start_connector(tmp: &Path, name: &str, ip: &str, token: &str) -> ConnectorProc {
+    let c = ConnectorProc::start(&tmp.join(name), ip, 0, 0).await;
+    let r = c
+        .http
+        .put(c.at("/api/v1/token"))
+        .bearer_auth(&c.api)
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    c
+}
+
+struct Sim {
+    proc: Proc,
+    status: String,
+    addrs: Vec<String>,
+}
+
+async fn start_sim(n: u32, rate: f64, listen: &str, cert_dir: &Path) -> Sim {
+    let proc = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_wlc-sim"))
+            .args([
+                "--listen",
+                listen,
+                "--controllers",
+                &n.to_string(),
+                "--allow-any",
+                "--rate",
+                &rate.to_string(),
+                "--status-listen",
+                "127.0.0.1:0",
+                "--echo-timeout-secs",
+                "120",
+            ])
+            .arg("--cert-dir")
+            .arg(cert_dir),
+    );
+    let status = proc
+        .line_with("status on http://")
+        .await
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .replace("/show/nmsp/status", "");
+    let mut addrs = Vec::new();
+    for i in 1..=n {
+        let l = proc.line_with(&format!("wlc-sim-{i} listening on")).await;
+        addrs.push(l.split_whitespace().nth(3).unwrap().to_string());
+    }
+    Sim {
+        proc,
+        status,
+        addrs,
+    }
+}
+
+impl Sim {
+    async fn generated(&self, http: &reqwest::Client) -> u64 {
+        let s: Value = http
+            .get(format!("{}/status.json", self.status))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        s["controllers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["generated"].as_u64().unwrap())
+            .sum()
+    }
+    async fn set_rate(&self, http: &reqwest::Client, rate: f64) {
+        http.post(format!("{}/rate/{rate}", self.status))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+async fn add_all(c: &ConnectorProc, addrs: &[String]) {
+    for (i, a) in addrs.iter().enumerate() {
+        let (host, port) = a.rsplit_once(':').unwrap();
+        let r = c
+            .post_json(
+                "/api/v1/controllers",
+                json!({"name": format!("wlc-{i}"), "host": host, "port": port}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+    }
+}
+
+async fn active(c: &ConnectorProc) -> (usize, usize) {
+    let s = c.get_json("/api/v1/stats").await;
+    let t = &s["controller_channel"]["totals"];
+    (
+        t["active"].as_u64().unwrap_or(0) as usize,
+        t["links"].as_u64().unwrap_or(0) as usize,
+    )
+}
+
+async fn wait_active(c: &ConnectorProc, n: usize, secs: u64) -> Duration {
+    let t = Instant::now();
+    eventually(secs, &format!("{n} controllers Active"), || async {
+        (active(c).await.0 >= n).then_some(())
+    })
+    .await;
+    t.elapsed()
+}
+
+/// Unique events stored by the cloud, and latencies (ms) of a sample of
+/// those after `after` (controller timestamp → cloud ingest).
+fn cloud_events(db: &Path, after: i64) -> (i64, Vec<i64>, i64) {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let (count, max): (i64, Option<i64>) = conn
+        .query_row("SELECT COUNT(*), MAX(offset) FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT ingested_at_ms, body FROM events WHERE offset > ?1 AND offset % 7 = 0")
+        .unwrap();
+    let lat = stmt
+        .query_map([after], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .unwrap()
+        .filter_map(|r| r.ok())
+        .filter_map(|(at, body)| {
+            spaces_connector::nmsp::NotificationFields::parse(&body)
+                .ok()
+                .map(|f| at - f.timestamp_ms as i64)
+        })
+        .collect();
+    (count, lat, max.unwrap_or(0))
+}
+
+fn pct(v: &mut [i64], p: f64) -> i64 {
+    if v.is_empty() {
+        return 0;
+    }
+    v.sort_unstable();
+    v[((v.len() - 1) as f64 * p) as usize]
+}
+
+struct Step {
+    /// CPU % of the cloud and the simulator over the same window.
+    others: (f64, f64),
+    offered: f64,
+    delivered: f64,
+    p50: i64,
+    p99: i64,
+    max: i64,
+    cpu: f64,
+    rss_mib: f64,
+    drops: i64,
+}
+
+async fn measure(cloud: &Cloud, sim: &Sim, c: &ConnectorProc, secs: u64) -> Step {
+    let pid = c.proc.child.id();
+    let (cloud_pid, sim_pid) = (cloud.proc.child.id(), sim.proc.child.id());
+    let (cc0, sc0) = (cpu_secs(cloud_pid), cpu_secs(sim_pid));
+    let (u0, _, off0) = cloud_events(&cloud.db, i64::MAX);
+    let g0 = sim.generated(&cloud.http).await;
+    let cpu0 = cpu_secs(pid);
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let dt = t0.elapsed().as_secs_f64();
+    let g1 = sim.generated(&cloud.http).await;
+    let cpu1 = cpu_secs(pid);
+    let (u1, mut lat, _) = cloud_events(&cloud.db, off0);
+    let s = c.get_json("/api/v1/status").await;
+    Step {
+        others: (
+            (cpu_secs(cloud_pid) - cc0) / dt * 100.0,
+            (cpu_secs(sim_pid) - sc0) / dt * 100.0,
+        ),
+        offered: (g1 - g0) as f64 / dt,
+        delivered: (u1 - u0) as f64 / dt,
+        p50: pct(&mut lat, 0.50),
+        p99: pct(&mut lat, 0.99),
+        max: lat.last().copied().unwrap_or(0),
+        cpu: (cpu1 - cpu0) / dt * 100.0,
+        rss_mib: status_kb(pid, "VmHWM:") as f64 / 1024.0,
+        drops: s["cloud_link"]["spool"]["dropped_events"]
+            .as_i64()
+            .unwrap_or(0),
+    }
+}
+
+fn print_step(s: &Step) {
+    println!(
+        "{:>11.0} {:>12.0} {:>7} {:>7} {:>7} {:>9.0} {:>12.1} {:>6} {:>10.0} {:>8.0}",
+        s.offered,
+        s.delivered,
+        s.p50,
+        s.p99,
+        s.max,
+        s.cpu,
+        s.rss_mib,
+        s.drops,
+        s.others.0,
+        s.others.1
+    );
+}
+
+const HEADER: &str = "  offered/s  delivered/s  p50 ms  p99 ms  max ms  conn CPU%  conn RSS MiB  drops cloud CPU%  sim CPU%";
+
+/// Raw ceiling: the same frames over rustls on loopback, decoded, nothing else.
+async fn raw_ceiling(secs: u64) -> f64 {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let id = spaces_connector::identity::Identity::generate("raw", vec!["raw".into()]).unwrap();
+    let config =
+        rustls::ServerConfig::builder_with_provider(spaces_connector::identity::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![id.cert_der().unwrap()], id.key_der().unwrap())
+            .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut traffic = spaces_connector::sim::traffic::Traffic::new(1, 0, 8, 64);
+    let mut chunk = Vec::new();
+    for _ in 0..4096 {
+        chunk.extend_from_slice(&traffic.next_frame());
+    }
+    let frames_per_chunk = 4096u64;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = acceptor.accept(tcp).await.unwrap();
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            if tls.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let cfg = spaces_connector::tls_pin::PinnedKey::client_config(&id.key_hash().unwrap());
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(rustls::pki_types::ServerName::try_from("raw").unwrap(), tcp)
+        .await
+        .unwrap();
+    let mut frames =
+        tokio_util::codec::FramedRead::new(tls, spaces_connector::nmsp::FrameCodec::new());
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    while t0.elapsed() < Duration::from_secs(secs) {
+        if frames.next().await.is_none() {
+            break;
+        }
+        n += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = frames_per_chunk;
+    n as f64 / t0.elapsed().as_secs_f64()
+}
+
+async fn scenario_a(tmp: &Path) {
+    println!("\n(a) 1 connector, 10 controllers: ramp until drops or p99 > 1 s");
+    let cloud = start_cloud(tmp).await;
+    let c = start_connector(tmp, "a", "127.0.0.151", &cloud.token).await;
+    let sim = start_sim(10, 100.0, "127.0.0.1:0", &tmp.join("certs-a")).await;
+    add_all(&c, &sim.addrs).await;
+    wait_active(&c, 10, 30).await;
+    println!("{HEADER}");
+    let mut best = 0.0f64;
+    let mut knee = None;
+    for per_ctrl in [1_000.0, 3_000.0, 6_000.0, 10_000.0, 20_000.0, 40_000.0] {
+        sim.set_rate(&cloud.http, per_ctrl).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let s = measure(&cloud, &sim, &c, 6).await;
+        print_step(&s);
+        best = best.max(s.delivered);
+        if s.delivered < 0.9 * s.offered || s.p99 > 1000 || s.drops > 0 {
+            knee = Some(s.offered);
+            break;
+        }
+    }
+    let raw = raw_ceiling(3).await;
+    println!(
+        "knee: {}",
+        knee.map_or("not reached".into(), |k| format!(
+            "~{k:.0} events/s offered"
+        ))
+    );
+    println!("best sustained end to end: {best:.0} events/s unique at the cloud");
+    println!("raw rustls loopback ceiling, same frames: {raw:.0} frames/s");
+    println!("connector/raw ratio: {:.3}", best / raw);
+    sim.set_rate(&cloud.http, 0.0).await;
+    shutdown(vec![sim.proc, c.proc, cloud.proc]);
+}
+
+fn shutdown(procs: Vec<Proc>) {
+    for mut p in procs {
+        p.term();
+    }
+}
+
+async fn scenario_b_d(tmp: &Path) {
+    let cloud = start_cloud(tmp).await;
+    let c = start_connector(tmp, "b", "127.0.0.152", &cloud.token).await;
+    let pid = c.proc.child.id();
+    let base_rss = status_kb(pid, "VmRSS:");
+    let mut sim_proc = None;
+    let mut added = 0usize;
+    for n in [200u32, 1000] {
+        println!("\n(b) {n} controllers at 5 events/s each");
+        if let Some(p) = sim_proc.take() {
+            shutdown(vec![p]);
+        }
+        let sim = start_sim(n, 5.0, "127.0.0.1:21000", &tmp.join("certs-b")).await;
+        add_all(&c, &sim.addrs[added..]).await;
+        added = sim.addrs.len();
+        let took = wait_active(&c, n as usize, 120).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let s = measure(&cloud, &sim, &c, 8).await;
+        let rss = status_kb(pid, "VmRSS:") as f64 / 1024.0;
+        println!(
+            "  all Active after {:.1} s; connector RSS {rss:.1} MiB (peak {:.1}), {:.1} KiB per controller above idle; CPU {:.1}% ({:.3}% per controller); delivered {:.0}/s of {:.0}/s",
+            took.as_secs_f64(),
+            s.rss_mib,
+            (rss * 1024.0 - base_rss as f64) / n as f64,
+            s.cpu,
+            s.cpu / n as f64,
+            s.delivered,
+            s.offered
+        );
+        sim_proc = Some(sim.proc);
+    }
+    println!("\n(d) reconnect storm: 1,000 controllers restart at once");
+    if let Some(mut p) = sim_proc.take() {
+        Command::new("kill")
+            .args(["-KILL", &p.child.id().to_string()])
+            .status()
+            .unwrap();
+        let _ = p.child.wait();
+    }
+    eventually(60, "connector notices", || async {
+        (active(&c).await.0 < 1000).then_some(())
+    })
+    .await;
+    let t = Instant::now();
+    let sim = start_sim(1000, 5.0, "127.0.0.1:21000", &tmp.join("certs-b")).await;
+    let back = wait_active(&c, 1000, 180).await;
+    println!(
+        "  all 1,000 Active again {:.1} s after the controllers came back ({:.1} s including simulator start)",
+        back.as_secs_f64(),
+        t.elapsed().as_secs_f64()
+    );
+    shutdown(vec![sim.proc, c.proc, cloud.proc]);
+}
+
+async fn scenario_c(tmp: &Path) {
+    println!("\n(c) a pair: two connectors on the same 10 controllers");
+    let cloud = start_cloud(tmp).await;
+    let a = start_connector(tmp, "pa", "127.0.0.153", &cloud.token).await;
+    let b = start_connector(tmp, "pb", "127.0.0.154", &cloud.token).await;
+    let sim = start_sim(10, 100.0, "127.0.0.1:0", &tmp.join("certs-c")).await;
+    add_all(&a, &sim.addrs).await;
+    wait_active(&a, 10, 30).await;
+    wait_active(&b, 10, 30).await;
+    println!("{HEADER}");
+    for per_ctrl in [1_000.0, 3_000.0] {
+        sim.set_rate(&cloud.http, per_ctrl).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let s = measure(&cloud, &sim, &a, 6).await;
+        print_step(&s);
+        println!(
+            "  (the cloud received {:.0}/s, half of them duplicates it removed)",
+            2.0 * s.delivered
+        );
+    }
+    shutdown(vec![sim.proc, a.proc, b.proc, cloud.proc]);
+}
+
+async fn scenario_e(tmp: &Path) {
+    println!(
+        "\n(e) web UI under load (wrk, 2 threads, 16 connections, 8 s) while 10 controllers stream 10,000 events/s"
+    );
+    if Command::new("wrk").arg("--version").output().is_err() {
+        println!("  wrk is not installed (scripts/bench installs it): skipped");
+        return;
+    }
+    let cloud = start_cloud(tmp).await;
+    let c = start_connector(tmp, "e", "127.0.0.155", &cloud.token).await;
+    let sim = start_sim(10, 1000.0, "127.0.0.1:0", &tmp.join("certs-e")).await;
+    add_all(&c, &sim.addrs).await;
+    wait_active(&c, 10, 30).await;
+    for (name, path, auth) in [
+        ("login page", "/login", false),
+        ("stats API", "/api/v1/stats", true),
+    ] {
+        let mut cmd = Command::new("wrk");
+        cmd.args(["-t2", "-c16", "-d8s", "--latency"]);
+        if auth {
+            cmd.args(["-H", &format!("Authorization: Bearer {}", c.api)]);
+        }
+        let out = cmd.arg(c.at(path)).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let rps = text
+            .lines()
+            .find(|l| l.starts_with("Requests/sec"))
+            .unwrap_or("Requests/sec: ?");
+        let p99 = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("99%"))
+            .unwrap_or("99% ?");
+        println!(
+            "  {name:<11} {}  p99 {}",
+            rps.trim(),
+            p99.trim().trim_start_matches("99%").trim()
+        );
+    }
+    shutdown(vec![sim.proc, c.proc, cloud.proc]);
+}
+
+#[tokio::main]
+async fn main() {
+    let which = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_else(|| "a".into());
+    println!(
+        "machine: {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(
+                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string())
+            )
+            .unwrap_or_default()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    if matches!(which.as_str(), "a" | "all") {
+        scenario_a(tmp.path()).await;
+    }
+    if matches!(which.as_str(), "b" | "d" | "all") {
+        scenario_b_d(tmp.path()).await;
+    }
+    if matches!(which.as_str(), "c" | "all") {
+        scenario_c(tmp.path()).await;
+    }
+    if matches!(which.as_str(), "e" | "all") {
+        scenario_e(tmp.path()).await;
+    }
+}
