@@ -11,7 +11,6 @@
 //! (e) the web UI under load (wrk) while events stream
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -50,8 +49,8 @@ struct Cloud {
     db: PathBuf,
 }
 
-async fn start_cloud(tmp: &Path) -> Cloud {
-    let dir = tmp.join("cloud");
+async fn start_cloud(tmp: &Path, name: &str) -> Cloud {
+    let dir = tmp.join(name);
     let proc = Proc::spawn(
         Command::new(env!("CARGO_BIN_EXE_spaces-cloud"))
             .arg("--data-dir")
@@ -356,7 +355,7 @@ async fn raw_ceiling(secs: u64) -> f64 {
 
 async fn scenario_a(tmp: &Path) {
     println!("\n(a) 1 connector, 10 controllers: ramp until drops or p99 > 1 s");
-    let cloud = start_cloud(tmp).await;
+    let cloud = start_cloud(tmp, "cloud-a").await;
     let c = start_connector(tmp, "a", "127.0.0.151", &cloud.token).await;
     let sim = start_sim(10, 100.0, "127.0.0.1:0", &tmp.join("certs-a")).await;
     add_all(&c, &sim.addrs).await;
@@ -396,7 +395,7 @@ fn shutdown(procs: Vec<Proc>) {
 }
 
 async fn scenario_b_d(tmp: &Path) {
-    let cloud = start_cloud(tmp).await;
+    let cloud = start_cloud(tmp, "cloud-b").await;
     let c = start_connector(tmp, "b", "127.0.0.152", &cloud.token).await;
     let pid = c.proc.child.id();
     let base_rss = status_kb(pid, "VmRSS:");
@@ -451,7 +450,7 @@ async fn scenario_b_d(tmp: &Path) {
 
 async fn scenario_c(tmp: &Path) {
     println!("\n(c) a pair: two connectors on the same 10 controllers");
-    let cloud = start_cloud(tmp).await;
+    let cloud = start_cloud(tmp, "cloud-c").await;
     let a = start_connector(tmp, "pa", "127.0.0.153", &cloud.token).await;
     let b = start_connector(tmp, "pb", "127.0.0.154", &cloud.token).await;
     let sim = start_sim(10, 100.0, "127.0.0.1:0", &tmp.join("certs-c")).await;
@@ -480,7 +479,7 @@ async fn scenario_e(tmp: &Path) {
         println!("  wrk is not installed (scripts/bench installs it): skipped");
         return;
     }
-    let cloud = start_cloud(tmp).await;
+    let cloud = start_cloud(tmp, "cloud-e").await;
     let c = start_connector(tmp, "e", "127.0.0.155", &cloud.token).await;
     let sim = start_sim(10, 1000.0, "127.0.0.1:0", &tmp.join("certs-e")).await;
     add_all(&c, &sim.addrs).await;

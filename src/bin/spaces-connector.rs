@@ -67,7 +67,11 @@ fn serve(data_dir: &std::path::Path, args: ServeArgs) -> anyhow::Result<()> {
         let _ = writeln!(out, "AP channel on {}", service.ap_addr);
         let _ = writeln!(out, "State file: {}", service.appliance.db.path().display());
         let _ = out.flush();
+        // Under systemd (Type=notify) the unit is "started" only now, with
+        // the listeners bound and the state file open.
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         wait_for_signal().await;
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         tracing::info!("shutting down");
         shutdown.cancel();
         service.wait().await?;

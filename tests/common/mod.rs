@@ -488,7 +488,12 @@ impl Proc {
     }
 
     pub async fn line_with(&self, needle: &str) -> String {
-        eventually(10, needle, || async {
+        self.line_within(needle, 10).await
+    }
+
+    /// Waits up to `secs` for a line containing `needle`.
+    pub async fn line_within(&self, needle: &str, secs: u64) -> String {
+        eventually(secs, needle, || async {
             self.lines
                 .lock()
                 .unwrap()
