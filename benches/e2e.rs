@@ -51,36 +51,11 @@ struct Cloud {
 
 async fn start_cloud(tmp: &Path, name: &str) -> Cloud {
     let dir = tmp.join(name);
-    let proc = Proc::spawn(
-        Command::new(env!("CARGO_BIN_EXE_spaces-cloud"))
-            .arg("--data-dir")
-            .arg(&dir)
-            .args(["--listen", &format!("{CLOUD_IP}:0")])
-            .env("SPACES_CLOUD_LOG", "warn"),
-    );
-    let url = proc
-        .line_with("Open https://")
-        .await
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .trim_end_matches('/')
-        .to_string();
-    let pin = proc
-        .line_with("Cloud key pin:")
-        .await
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_string();
-    let http = client_for(&pin, Arc::new(reqwest::cookie::Jar::default()));
-    set_up_at(&http, &url).await;
-    let (tenant, _) = create_tenant(&http, &url).await;
-    let (_, token) = create_token(&http, &url, &tenant, "bench").await;
+    let c = CloudProc::start(&dir, CLOUD_IP, &[]).await;
     Cloud {
-        proc,
-        http,
-        token,
+        proc: c.proc,
+        http: c.http,
+        token: c.token,
         db: dir.join("cloud.db"),
     }
 }

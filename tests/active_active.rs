@@ -7,7 +7,6 @@
 mod common;
 
 use std::process::Command;
-use std::sync::Arc;
 
 use common::*;
 use serde_json::{Value, json};
@@ -32,40 +31,18 @@ async fn all_active(c: &ConnectorProc, n: usize) -> bool {
 #[tokio::test]
 async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
     let tmp = tempfile::tempdir().unwrap();
-    let cloud_proc = Proc::spawn(
-        Command::new(env!("CARGO_BIN_EXE_spaces-cloud"))
-            .arg("--data-dir")
-            .arg(tmp.path().join("cloud"))
-            .args([
-                "--listen",
-                "127.0.0.60:0",
-                "--stale-after-secs",
-                "2",
-                "--down-after-secs",
-                "4",
-            ])
-            .env("SPACES_CLOUD_LOG", "warn"),
+    let cloud = CloudProc::start(
+        &tmp.path().join("cloud"),
+        "127.0.0.60",
+        &["--stale-after-secs", "2", "--down-after-secs", "4"],
+    )
+    .await;
+    let (cloud_url, firehose_key, group, token) = (
+        cloud.url.clone(),
+        cloud.firehose_key.clone(),
+        cloud.group.clone(),
+        cloud.token.clone(),
     );
-    let cloud_url = cloud_proc
-        .line_with("Open https://")
-        .await
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .trim_end_matches('/')
-        .to_string();
-    let pin = cloud_proc
-        .line_with("Cloud key pin:")
-        .await
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_string();
-    let cloud = client_for(&pin, Arc::new(reqwest::cookie::Jar::default()));
-    set_up_at(&cloud, &cloud_url).await;
-    let (tenant, firehose_key) = create_tenant(&cloud, &cloud_url).await;
-    let (group, token) = create_token(&cloud, &cloud_url, &tenant, "HQ pair").await;
-
     let mut a = ConnectorProc::start(&tmp.path().join("a"), "127.0.0.61", 0, 0).await;
     let b = ConnectorProc::start(&tmp.path().join("b"), "127.0.0.62", 0, 0).await;
     for c in [&a, &b] {
@@ -144,6 +121,7 @@ async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
     )
     .await;
     let cloud_page = cloud
+        .http
         .get(format!("{cloud_url}/groups/{group}"))
         .send()
         .await
@@ -157,7 +135,7 @@ async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
     );
 
     eventually(20, "events flowing", || async {
-        (firehose(&cloud, &cloud_url, &firehose_key).await.len() > 300).then_some(())
+        (firehose(&cloud.http, &cloud_url, &firehose_key).await.len() > 300).then_some(())
     })
     .await;
     a.kill();
@@ -220,7 +198,7 @@ async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
     })
     .await;
     let events = eventually(40, "firehose complete", || async {
-        let e = firehose(&cloud, &cloud_url, &firehose_key).await;
+        let e = firehose(&cloud.http, &cloud_url, &firehose_key).await;
         (e.len() as u64 >= sent).then_some(e)
     })
     .await;
@@ -249,6 +227,7 @@ async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
         }
     }
     let cloud_page = cloud
+        .http
         .get(format!("{cloud_url}/groups/{group}"))
         .send()
         .await
@@ -262,7 +241,7 @@ async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
     );
 
     let mut sim = sim;
-    let mut cloud_proc = cloud_proc;
+    let mut cloud_proc = cloud.proc;
     let (mut a, mut b) = (a, b);
     assert!(sim.term().success());
     assert!(a.proc.term().success());

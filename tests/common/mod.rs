@@ -654,3 +654,54 @@ impl ConnectorProc {
         let _ = self.proc.child.wait();
     }
 }
+
+/// A `spaces-cloud` process, set up with an admin, a tenant and one token.
+pub struct CloudProc {
+    pub proc: Proc,
+    pub url: String,
+    pub http: reqwest::Client,
+    pub tenant: String,
+    pub firehose_key: String,
+    pub group: String,
+    pub token: String,
+}
+
+impl CloudProc {
+    pub async fn start(dir: &Path, ip: &str, extra: &[&str]) -> CloudProc {
+        let proc = Proc::spawn(
+            Command::new(env!("CARGO_BIN_EXE_spaces-cloud"))
+                .arg("--data-dir")
+                .arg(dir)
+                .args(["--listen", &format!("{ip}:0")])
+                .args(extra)
+                .env("SPACES_CLOUD_LOG", "warn"),
+        );
+        let open = proc.line_with("Open https://").await;
+        let url = open
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('/')
+            .to_string();
+        let pin = proc
+            .line_with("Cloud key pin:")
+            .await
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        let http = client_for(&pin, Arc::new(reqwest::cookie::Jar::default()));
+        set_up_at(&http, &url).await;
+        let (tenant, firehose_key) = create_tenant(&http, &url).await;
+        let (group, token) = create_token(&http, &url, &tenant, "HQ pair").await;
+        CloudProc {
+            proc,
+            url,
+            http,
+            tenant,
+            firehose_key,
+            group,
+            token,
+        }
+    }
+}
