@@ -1,0 +1,299 @@
+//! The appliance's forms and JSON API over real HTTPS: validation errors
+//! that keep the input and store nothing, escaping, delete confirmation,
+//! API tokens, and the token page's precise errors.
+
+mod common;
+
+use common::*;
+use spaces_connector::token::{TokenSigner, example_claims};
+
+#[tokio::test]
+async fn controller_form_validation_keeps_input_and_stores_nothing() {
+    let (_dir, app, c) = fresh("127.0.0.6").await;
+    set_up(&c, &app).await;
+    let api = api_token(&c, &app).await;
+
+    let r = add_controller(&c, &app, "WLC 1", "10.0.0.300", "16113").await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains(r#"id="host-error""#),
+        "error shown next to the host field"
+    );
+    assert!(html.contains(r#"value="10.0.0.300""#), "input kept");
+    assert!(html.contains(r#"value="WLC 1""#), "other fields kept");
+
+    for (port, field) in [
+        ("0", "port-error"),
+        ("70000", "port-error"),
+        ("abc", "port-error"),
+    ] {
+        let html = add_controller(&c, &app, "WLC", "10.0.0.1", port)
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains(field), "port {port}");
+    }
+    let html = add_controller(&c, &app, "  ", "10.0.0.1", "16113")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("name-error"));
+    assert_eq!(controller_count(&c, &app, &api).await, 0);
+
+    assert_eq!(
+        add_controller(&c, &app, "WLC 1", "10.0.0.1", "")
+            .await
+            .status(),
+        303
+    );
+    let dup = add_controller(&c, &app, "wlc 1", "10.0.0.2", "16113").await;
+    assert_eq!(dup.status(), 422);
+    assert!(dup.text().await.unwrap().contains("already exists"));
+    let dup_addr = add_controller(&c, &app, "Other", "10.0.0.1", "16113").await;
+    assert!(
+        dup_addr
+            .text()
+            .await
+            .unwrap()
+            .contains("already configured")
+    );
+
+    let huge = "x".repeat(1024 * 1024);
+    let token = csrf(&c, &app, "/controllers").await;
+    let r = c
+        .post(app.at("/controllers"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("name", &huge),
+            ("host", "10.0.0.9"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let r = c
+        .post(app.at("/api/v1/controllers"))
+        .bearer_auth(&api)
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"name":"{huge}","host":"10.0.0.9"}}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(controller_count(&c, &app, &api).await, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn controller_names_are_escaped_and_delete_asks_first() {
+    let (_dir, app, c) = fresh("127.0.0.7").await;
+    set_up(&c, &app).await;
+    let evil = r#"<script>alert("x")</script>"#;
+    assert_eq!(
+        add_controller(&c, &app, evil, "wlc.example.com", "")
+            .await
+            .status(),
+        303
+    );
+    let html = c
+        .get(app.at("/controllers"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains(evil));
+    assert!(html.contains("&#60;script&#62;"), "escaped");
+
+    let start = html.find("/controllers/").unwrap();
+    let href = &html[start..start + html[start..].find('"').unwrap()];
+    assert!(href.ends_with("/delete"));
+    let confirm = c
+        .get(app.at(href))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(confirm.contains("Delete"));
+    assert!(confirm.contains("&#60;script&#62;"));
+    let r = c
+        .post(app.at(href))
+        .form(&[("csrf", csrf_of(&confirm))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let html = c
+        .get(app.at("/controllers"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("No controllers yet"));
+    assert!(html.contains("config auth-list add sha256-lbs-ssc"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn api_token_and_session_auth() {
+    let (_dir, app, c) = fresh("127.0.0.8").await;
+    set_up(&c, &app).await;
+    let api = api_token(&c, &app).await;
+    assert!(api.starts_with("scapi_"));
+    let anon = app.client();
+
+    let r = anon
+        .get(app.at("/api/v1/controllers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "unauthorized");
+    let r = anon
+        .get(app.at("/api/v1/controllers"))
+        .bearer_auth("scapi_forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let r = anon
+        .post(app.at("/api/v1/controllers"))
+        .bearer_auth(&api)
+        .json(&serde_json::json!({"name": "WLC A", "host": "10.1.1.1", "port": 16113, "kind": "catalyst9800"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(created["kind"], "catalyst9800");
+
+    let r = anon
+        .post(app.at("/api/v1/controllers"))
+        .bearer_auth(&api)
+        .json(&serde_json::json!({"name": "", "host": "999.1.1.1", "port": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "validation_failed");
+    for f in ["name", "host", "port"] {
+        assert!(e["error"]["fields"][f].is_string(), "field {f}: {e}");
+    }
+    let r = anon
+        .post(app.at("/api/v1/controllers"))
+        .bearer_auth(&api)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // A browser session may read, but must send its CSRF token to write.
+    assert_eq!(
+        c.get(app.at("/api/v1/status"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = c
+        .post(app.at("/api/v1/controllers"))
+        .json(&serde_json::json!({"name": "B", "host": "10.1.1.2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let id = created["id"].as_i64().unwrap();
+    let r = anon
+        .delete(app.at(&format!("/api/v1/controllers/{id}")))
+        .bearer_auth(&api)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(controller_count(&c, &app, &api).await, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn token_page_stores_good_tokens_and_explains_bad_ones() {
+    let (_dir, app, c) = fresh("127.0.0.9").await;
+    set_up(&c, &app).await;
+    let (signer, _) = TokenSigner::generate();
+    let good = signer.issue(example_claims("https://127.0.0.1:9", &"ab".repeat(32)));
+
+    let post = |t: String| {
+        let c = c.clone();
+        let app_url = app.at("/token");
+        let page = app.at("/token");
+        async move {
+            let html = c.get(page).send().await.unwrap().text().await.unwrap();
+            c.post(app_url)
+                .form(&[("csrf", csrf_of(&html)), ("token", t)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let truncated = good[..good.len() - 20].to_string();
+    let r = post(truncated.clone()).await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("truncated"), "precise error");
+    assert!(html.contains(&truncated), "input kept");
+    let r = post(good.replacen("SCT1", "SCT9", 1)).await;
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("version 9 is not supported")
+    );
+    let r = post("garbage token".into()).await;
+    assert_eq!(r.status(), 422);
+    let stored: serde_json::Value = c
+        .get(app.at("/api/v1/token"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(stored["token"].is_null(), "nothing stored on error");
+
+    let r = post(good).await;
+    assert_eq!(r.status(), 303);
+    let html = c
+        .get(app.at("/token"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("7f1c2a4e-0b7d-4f57-9a43-2f0b5c9d1e11"));
+    assert!(html.contains("HQ connectors"));
+    assert!(html.contains("https://127.0.0.1:9"));
+    let dash = c
+        .get(app.at("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(dash.contains("Example Corp"));
+    app.stop().await;
+}

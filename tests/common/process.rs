@@ -1,0 +1,263 @@
+//! Real processes for tests: any child with its output collected (`Proc`),
+//! a `spaces-connector serve` set up through its pages, and a
+//! `spaces-cloud` with a tenant and a token.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use super::*;
+
+/// A child process whose stdout lines are collected as they come.
+pub struct Proc {
+    pub child: Child,
+    pub lines: Arc<Mutex<Vec<String>>>,
+}
+
+/// A test that fails must not leave its processes running.
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(l);
+            }
+        });
+        Proc { child, lines }
+    }
+
+    pub async fn line_with(&self, needle: &str) -> String {
+        self.line_within(needle, 10).await
+    }
+
+    /// Waits up to `secs` for a line containing `needle`.
+    pub async fn line_within(&self, needle: &str, secs: u64) -> String {
+        eventually(secs, needle, || async {
+            self.lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+                .cloned()
+        })
+        .await
+    }
+
+    pub fn term(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+/// A `spaces-connector serve` process on its own loopback address.
+pub struct ConnectorProc {
+    pub proc: Proc,
+    pub dir: std::path::PathBuf,
+    pub ip: String,
+    pub base: String,
+    pub ap_addr: String,
+    pub http: reqwest::Client,
+    pub api: String,
+}
+
+impl ConnectorProc {
+    /// Starts the connector on `ip` (ports as given, 0 for any), then sets
+    /// its admin password and makes an API token, unless already set up.
+    pub async fn start(dir: &Path, ip: &str, https_port: u16, ap_port: u16) -> ConnectorProc {
+        let proc = Proc::spawn(
+            Command::new(env!("CARGO_BIN_EXE_spaces-connector"))
+                .arg("--data-dir")
+                .arg(dir)
+                .args([
+                    "serve",
+                    "--listen",
+                    &format!("{ip}:{https_port}"),
+                    "--source-ip",
+                    ip,
+                ])
+                .args([
+                    "--ap-listen",
+                    &format!("{ip}:{ap_port}"),
+                    "--heartbeat-secs",
+                    "1",
+                ])
+                .env("SPACES_CONNECTOR_ECHO_INTERVAL_MS", "500")
+                .env("SPACES_CONNECTOR_DEAD_AFTER_MS", "3000")
+                .env("SPACES_CONNECTOR_LOG", "warn"),
+        );
+        let open = proc.line_with("Open https://").await;
+        let url = open.split_whitespace().nth(1).unwrap().to_string();
+        let base = url
+            .trim_end_matches("/setup")
+            .trim_end_matches('/')
+            .to_string();
+        let ap_addr = proc
+            .line_with("AP channel on")
+            .await
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        let pin = spaces_connector::appliance::Appliance::open(dir)
+            .unwrap()
+            .web_identity
+            .key_hash()
+            .unwrap();
+        let http = client_for(&pin, Arc::new(reqwest::cookie::Jar::default()));
+        if url.ends_with("/setup") {
+            set_up_at(&http, &base).await;
+        } else {
+            let html = http
+                .get(format!("{base}/login"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let r = http
+                .post(format!("{base}/login"))
+                .form(&[
+                    ("csrf", csrf_of(&html).as_str()),
+                    ("username", "admin"),
+                    ("password", PASSWORD),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 303, "login after restart");
+        }
+        let html = http
+            .get(format!("{base}/system"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let page = http
+            .post(format!("{base}/system/api-tokens"))
+            .form(&[("csrf", csrf_of(&html).as_str()), ("name", "tests")])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let api = between(&page, "id=\"new-api-token\">", "<");
+        ConnectorProc {
+            proc,
+            dir: dir.to_path_buf(),
+            ip: ip.to_string(),
+            base,
+            ap_addr,
+            http,
+            api,
+        }
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.http
+            .get(self.at(path))
+            .bearer_auth(&self.api)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(self.at(path))
+            .bearer_auth(&self.api)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn kill(&mut self) {
+        Command::new("kill")
+            .args(["-KILL", &self.proc.child.id().to_string()])
+            .status()
+            .unwrap();
+        let _ = self.proc.child.wait();
+    }
+}
+
+/// A `spaces-cloud` process, set up with an admin, a tenant and one token.
+pub struct CloudProc {
+    pub proc: Proc,
+    pub url: String,
+    pub http: reqwest::Client,
+    pub tenant: String,
+    pub firehose_key: String,
+    pub group: String,
+    pub token: String,
+}
+
+impl CloudProc {
+    pub async fn start(dir: &Path, ip: &str, extra: &[&str]) -> CloudProc {
+        let proc = Proc::spawn(
+            Command::new(env!("CARGO_BIN_EXE_spaces-cloud"))
+                .arg("--data-dir")
+                .arg(dir)
+                .args(["--listen", &format!("{ip}:0")])
+                .args(extra)
+                .env("SPACES_CLOUD_LOG", "warn"),
+        );
+        let open = proc.line_with("Open https://").await;
+        let url = open
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('/')
+            .to_string();
+        let pin = proc
+            .line_with("Cloud key pin:")
+            .await
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        let http = client_for(&pin, Arc::new(reqwest::cookie::Jar::default()));
+        set_up_at(&http, &url).await;
+        let (tenant, firehose_key) = create_tenant(&http, &url).await;
+        let (group, token) = create_token(&http, &url, &tenant, "HQ pair").await;
+        CloudProc {
+            proc,
+            url,
+            http,
+            tenant,
+            firehose_key,
+            group,
+            token,
+        }
+    }
+}
