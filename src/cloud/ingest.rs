@@ -26,6 +26,11 @@ impl Totals {
     pub fn duplicates(&self) -> i64 {
         self.received - self.unique
     }
+
+    /// The start of the source's key hash, for tables.
+    pub fn short_source(&self) -> String {
+        self.source.chars().take(12).collect()
+    }
 }
 
 fn channel_name(c: Channel) -> &'static str {
@@ -69,6 +74,11 @@ pub fn ingest(
         // and batch rather than per event.
         let mut per_source: std::collections::HashMap<&str, (i64, i64)> = Default::default();
         for e in &batch.events {
+            // A source is a key hash (64 hex digits); anything else is not
+            // an event of ours and is not stored.
+            if e.source.len() != 64 || !e.source.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
             let Ok(body) = B64.decode(&e.body) else {
                 continue;
             };
@@ -172,4 +182,71 @@ pub fn purge(conn: &Connection, window_secs: i64) -> Result<usize, DbError> {
         [crate::clock::now_unix() - window_secs],
     )?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud_api::WireEvent;
+
+    fn event(source: &str, body: &[u8]) -> WireEvent {
+        WireEvent {
+            key: hex::encode(dedup_key(source, 15, body)),
+            channel: Channel::Controller,
+            source: source.into(),
+            msg_type: 15,
+            body: B64.encode(body),
+            received_at_ms: 0,
+        }
+    }
+
+    fn member(id: &str) -> Member {
+        Member {
+            instance_id: id.into(),
+            group_id: "g".into(),
+        }
+    }
+
+    #[test]
+    fn dedups_across_members_replays_nothing_and_skips_forgeries() {
+        let dir = tempfile::tempdir().unwrap();
+        let db =
+            crate::db::Db::open_in_with(dir.path(), "c.db", super::super::schema::migrate).unwrap();
+        let src = "ab".repeat(32);
+        db.call_blocking(|c| {
+            c.execute_batch(
+                "INSERT INTO tenants VALUES ('t', 'T', 'x', 0);
+                 INSERT INTO groups (id, tenant_id, name, kind, secret_hash, token, created_at)
+                 VALUES ('g', 't', 'G', 'wireless', 'x', 'x', 0);",
+            )?;
+            let a = EventBatch {
+                batch_id: "1".into(),
+                events: vec![event(&src, b"one"), event(&src, b"two")],
+            };
+            let ack = ingest(c, &member("A"), &a)?;
+            assert_eq!((ack.new, ack.duplicates), (2, 0));
+            // The other member of the pair sends the same events.
+            let b = EventBatch {
+                batch_id: "1".into(),
+                events: vec![event(&src, b"two"), event(&src, b"three")],
+            };
+            let ack = ingest(c, &member("B"), &b)?;
+            assert_eq!((ack.new, ack.duplicates), (1, 1));
+            // A retried batch counts nothing twice.
+            let again = ingest(c, &member("A"), &a)?;
+            assert!(again.replayed_batch);
+            assert_eq!(totals(c, "g")?[0].received, 4);
+            // A wrong key, or a source that is no key hash, is not stored.
+            let mut forged = event(&src, b"four");
+            forged.key = hex::encode([0u8; 32]);
+            let bad = EventBatch {
+                batch_id: "2".into(),
+                events: vec![forged, event("ab", b"five")],
+            };
+            assert_eq!(ingest(c, &member("A"), &bad)?.accepted, 0);
+            assert_eq!(firehose_page(c, "t", 0, 100)?.len(), 3);
+            Ok::<_, DbError>(())
+        })
+        .unwrap();
+    }
 }
