@@ -13,15 +13,13 @@ mod common;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use spaces_connector::identity::Identity;
-use spaces_connector::sim::{AuthList, ControllerSpec, SimController};
+use spaces_connector::sim::{AuthList, SimController};
 
 /// chromedriver and the Chromium session it drives.
 struct Browser {
@@ -224,21 +222,6 @@ async fn message_count(b: &Browser) -> u64 {
         .unwrap_or(0)
 }
 
-fn sim_spec(index: u32, auth: Arc<AuthList>) -> ControllerSpec {
-    ControllerSpec {
-        name: format!("wlc-{index}"),
-        addr: "127.0.0.1:0".parse().unwrap(),
-        identity: Arc::new(Identity::generate("wlc", vec!["wlc".into()]).unwrap()),
-        auth,
-        rate: 40.0,
-        limit: None,
-        wait_for: 0,
-        seed: 3,
-        index,
-        echo_timeout: Duration::from_secs(30),
-    }
-}
-
 #[tokio::test]
 async fn an_admin_sets_up_and_runs_the_appliance_in_a_real_browser() {
     let cloud_dir = tempfile::tempdir().unwrap();
@@ -249,11 +232,10 @@ async fn an_admin_sets_up_and_runs_the_appliance_in_a_real_browser() {
     let auth = AuthList::new([app.key_hash()], false);
     let mut sims = Vec::new();
     for i in 0..3 {
-        sims.push(
-            SimController::start(sim_spec(i, auth.clone()))
-                .await
-                .unwrap(),
-        );
+        let mut spec = sim_spec(i, auth.clone(), 40.0, None);
+        spec.wait_for = 0;
+        spec.echo_timeout = Duration::from_secs(30);
+        sims.push(SimController::start(spec).await.unwrap());
     }
     let b = Browser::start().await;
 

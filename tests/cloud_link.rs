@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
-use spaces_connector::identity::Identity;
-use spaces_connector::sim::{AuthList, ControllerSpec, SimController};
+use spaces_connector::sim::{AuthList, SimController};
 use spaces_connector::token::{TokenSigner, example_claims};
 
 struct Connector {
@@ -70,21 +69,6 @@ impl Connector {
             .await
             .unwrap();
         assert_eq!(r.status(), 201);
-    }
-}
-
-fn sim_spec(index: u32, auth: Arc<AuthList>, rate: f64, limit: Option<u64>) -> ControllerSpec {
-    ControllerSpec {
-        name: format!("wlc-{index}"),
-        addr: "127.0.0.1:0".parse().unwrap(),
-        identity: Arc::new(Identity::generate("wlc", vec!["wlc".into()]).unwrap()),
-        auth,
-        rate,
-        limit,
-        wait_for: 1,
-        seed: 9,
-        index,
-        echo_timeout: Duration::from_secs(5),
     }
 }
 

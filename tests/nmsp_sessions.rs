@@ -11,22 +11,7 @@ use bytes::Bytes;
 use common::*;
 use serde_json::{Value, json};
 use spaces_connector::identity::Identity;
-use spaces_connector::sim::{AuthList, ControllerSpec, SimController};
-
-fn spec(index: u32, auth: Arc<AuthList>, rate: f64, limit: Option<u64>) -> ControllerSpec {
-    ControllerSpec {
-        name: format!("wlc-{index}"),
-        addr: "127.0.0.1:0".parse().unwrap(),
-        identity: Arc::new(Identity::generate("wlc", vec!["wlc".into()]).unwrap()),
-        auth,
-        rate,
-        limit,
-        wait_for: 1,
-        seed: 42,
-        index,
-        echo_timeout: Duration::from_secs(5),
-    }
-}
+use spaces_connector::sim::{AuthList, SimController};
 
 struct Rig {
     _dir: tempfile::TempDir,
@@ -108,7 +93,7 @@ async fn three_controllers_active_and_counts_agree_exactly() {
     let mut sims = Vec::new();
     let mut ids = Vec::new();
     for i in 0..3 {
-        let sim = SimController::start(spec(i, auth.clone(), 400.0, Some(500)))
+        let sim = SimController::start(sim_spec(i, auth.clone(), 400.0, Some(500)))
             .await
             .unwrap();
         ids.push(rig.add(&format!("WLC {i}"), &sim).await);
@@ -199,7 +184,7 @@ async fn three_controllers_active_and_counts_agree_exactly() {
 async fn restarted_controller_goes_backoff_then_active() {
     let rig = Rig::start("127.0.0.22").await;
     let auth = AuthList::new([rig.app.key_hash()], false);
-    let mut s = spec(0, auth, 50.0, None);
+    let mut s = sim_spec(0, auth, 50.0, None);
     s.wait_for = 0;
     let sim = SimController::start(s.clone()).await.unwrap();
     let id = rig.add("WLC", &sim).await;
@@ -223,7 +208,7 @@ async fn restarted_controller_goes_backoff_then_active() {
 async fn connector_not_on_auth_list_is_unauthorized_and_refused() {
     let rig = Rig::start("127.0.0.23").await;
     let auth = AuthList::new(Vec::<String>::new(), false);
-    let sim = SimController::start(spec(0, auth.clone(), 10.0, None))
+    let sim = SimController::start(sim_spec(0, auth.clone(), 10.0, None))
         .await
         .unwrap();
     let id = rig.add("WLC", &sim).await;
@@ -252,7 +237,7 @@ async fn connector_not_on_auth_list_is_unauthorized_and_refused() {
 async fn changed_controller_certificate_stops_until_accepted() {
     let rig = Rig::start("127.0.0.24").await;
     let auth = AuthList::new([rig.app.key_hash()], false);
-    let mut s = spec(0, auth, 10.0, None);
+    let mut s = sim_spec(0, auth, 10.0, None);
     s.wait_for = 0;
     let sim = SimController::start(s.clone()).await.unwrap();
     let id = rig.add("WLC", &sim).await;
@@ -287,7 +272,7 @@ async fn changed_controller_certificate_stops_until_accepted() {
 async fn controller_that_stops_answering_is_declared_dead() {
     let rig = Rig::start("127.0.0.25").await;
     let auth = AuthList::new([rig.app.key_hash()], false);
-    let mut s = spec(0, auth, 0.0, None);
+    let mut s = sim_spec(0, auth, 0.0, None);
     s.wait_for = 0;
     let sim = SimController::start(s).await.unwrap();
     let id = rig.add("WLC", &sim).await;
@@ -310,10 +295,10 @@ async fn controller_that_stops_answering_is_declared_dead() {
 async fn malformed_frames_are_skipped_or_close_only_their_session() {
     let rig = Rig::start("127.0.0.26").await;
     let auth = AuthList::new([rig.app.key_hash()], false);
-    let bad = SimController::start(spec(0, auth.clone(), 20.0, None))
+    let bad = SimController::start(sim_spec(0, auth.clone(), 20.0, None))
         .await
         .unwrap();
-    let good = SimController::start(spec(1, auth, 20.0, None))
+    let good = SimController::start(sim_spec(1, auth, 20.0, None))
         .await
         .unwrap();
     let bad_id = rig.add("Bad", &bad).await;
@@ -375,7 +360,7 @@ async fn malformed_frames_are_skipped_or_close_only_their_session() {
 async fn removing_a_controller_in_the_ui_ends_its_session_at_once() {
     let rig = Rig::start("127.0.0.27").await;
     let auth = AuthList::new([rig.app.key_hash()], false);
-    let sim = SimController::start(spec(0, auth, 10.0, None))
+    let sim = SimController::start(sim_spec(0, auth, 10.0, None))
         .await
         .unwrap();
     let r = add_controller(

@@ -88,6 +88,30 @@ pub async fn fresh(ip: &str) -> (tempfile::TempDir, TestAppliance, reqwest::Clie
     (dir, app, c)
 }
 
+/// A simulated controller on 127.0.0.1 (any port) with a fresh identity,
+/// holding its notifications until one connector has subscribed.
+pub fn sim_spec(
+    index: u32,
+    auth: Arc<spaces_connector::sim::AuthList>,
+    rate: f64,
+    limit: Option<u64>,
+) -> spaces_connector::sim::ControllerSpec {
+    spaces_connector::sim::ControllerSpec {
+        name: format!("wlc-{index}"),
+        addr: "127.0.0.1:0".parse().unwrap(),
+        identity: Arc::new(
+            spaces_connector::identity::Identity::generate("wlc", vec!["wlc".into()]).unwrap(),
+        ),
+        auth,
+        rate,
+        limit,
+        wait_for: 1,
+        seed: 42,
+        index,
+        echo_timeout: std::time::Duration::from_secs(5),
+    }
+}
+
 /// Serve settings for tests: on `ip`, NMSP from `ip`, fast echo timers.
 pub fn test_args(ip: &str) -> ServeArgs {
     ServeArgs {
