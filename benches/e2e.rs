@@ -62,15 +62,7 @@ async fn start_cloud(tmp: &Path, name: &str) -> Cloud {
 
 async fn start_connector(tmp: &Path, name: &str, ip: &str, token: &str) -> ConnectorProc {
     let c = ConnectorProc::start(&tmp.join(name), ip, 0, 0).await;
-    let r = c
-        .http
-        .put(c.at("/api/v1/token"))
-        .bearer_auth(&c.api)
-        .json(&json!({ "token": token }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    c.set_token(token).await;
     c
 }
 

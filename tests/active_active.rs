@@ -46,16 +46,7 @@ async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
     let mut a = ConnectorProc::start(&tmp.path().join("a"), "127.0.0.61", 0, 0).await;
     let b = ConnectorProc::start(&tmp.path().join("b"), "127.0.0.62", 0, 0).await;
     for c in [&a, &b] {
-        let r = c
-            .http
-            .put(c.at("/api/v1/token"))
-            .bearer_auth(&c.api)
-            .json(&json!({ "token": token }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        assert_eq!(r.json::<Value>().await.unwrap()["registered"], true);
+        assert_eq!(c.set_token(&token).await["registered"], true);
     }
     let (sa, sb) = (
         a.get_json("/api/v1/status").await,

@@ -235,33 +235,20 @@ async fn token_page_stores_good_tokens_and_explains_bad_ones() {
     let (signer, _) = TokenSigner::generate();
     let good = signer.issue(example_claims("https://127.0.0.1:9", &"ab".repeat(32)));
 
-    let post = |t: String| {
-        let c = c.clone();
-        let app_url = app.at("/token");
-        let page = app.at("/token");
-        async move {
-            let html = c.get(page).send().await.unwrap().text().await.unwrap();
-            c.post(app_url)
-                .form(&[("csrf", csrf_of(&html)), ("token", t)])
-                .send()
-                .await
-                .unwrap()
-        }
-    };
     let truncated = good[..good.len() - 20].to_string();
-    let r = post(truncated.clone()).await;
+    let r = paste_token(&c, &app, &truncated).await;
     assert_eq!(r.status(), 422);
     let html = r.text().await.unwrap();
     assert!(html.contains("truncated"), "precise error");
     assert!(html.contains(&truncated), "input kept");
-    let r = post(good.replacen("SCT1", "SCT9", 1)).await;
+    let r = paste_token(&c, &app, &good.replacen("SCT1", "SCT9", 1)).await;
     assert!(
         r.text()
             .await
             .unwrap()
             .contains("version 9 is not supported")
     );
-    let r = post("garbage token".into()).await;
+    let r = paste_token(&c, &app, "garbage token").await;
     assert_eq!(r.status(), 422);
     let stored: serde_json::Value = c
         .get(app.at("/api/v1/token"))
@@ -273,7 +260,7 @@ async fn token_page_stores_good_tokens_and_explains_bad_ones() {
         .unwrap();
     assert!(stored["token"].is_null(), "nothing stored on error");
 
-    let r = post(good).await;
+    let r = paste_token(&c, &app, &good).await;
     assert_eq!(r.status(), 303);
     let html = c
         .get(app.at("/token"))

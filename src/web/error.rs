@@ -107,7 +107,9 @@ impl WebError {
         resp
     }
 
-    fn retry_after(&self, resp: &mut Response) {
+    /// Adds `Retry-After` to a response answering this error (a page that
+    /// shows the throttled form itself uses it too).
+    pub fn retry_after(&self, resp: &mut Response) {
         if let WebError::Throttled(d) = self {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(d.as_secs().max(1)));

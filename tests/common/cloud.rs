@@ -120,26 +120,17 @@ impl StoppedCloud {
 /// Creates the tenant "Example Corp" on a cloud whose admin is logged in
 /// on `http`; returns (tenant id, firehose key).
 pub async fn create_tenant(http: &reqwest::Client, url: &str) -> (String, String) {
-    let html = http
-        .get(format!("{url}/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let page = http
-        .post(format!("{url}/tenants"))
-        .form(&[("csrf", csrf_of(&html).as_str()), ("name", "Example Corp")])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let r = submit(
+        http,
+        &format!("{url}/"),
+        &format!("{url}/tenants"),
+        &[("name", "Example Corp")],
+    )
+    .await;
+    let html = r.text().await.unwrap();
     (
-        between(&page, "href=\"/tenants/", "\""),
-        between(&page, "id=\"firehose-key\">", "<"),
+        between(&html, "href=\"/tenants/", "\""),
+        between(&html, "id=\"firehose-key\">", "<"),
     )
 }
 
@@ -150,30 +141,16 @@ pub async fn create_token(
     tenant_id: &str,
     name: &str,
 ) -> (String, String) {
-    let page = format!("{url}/tenants/{tenant_id}");
-    let html = http.get(&page).send().await.unwrap().text().await.unwrap();
-    let r = http
-        .post(format!("{page}/groups"))
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
-            ("name", name),
-            ("kind", "wireless"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let tenant = format!("{url}/tenants/{tenant_id}");
+    let fields = [("name", name), ("kind", "wireless")];
+    let r = submit(http, &tenant, &format!("{tenant}/groups"), &fields).await;
     assert_eq!(r.status(), 303);
     let group_id = location(&r).trim_start_matches("/groups/").to_string();
-    let html = http
-        .get(format!("{url}/groups/{group_id}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = between(&html, "aria-label=\"Connector token\">", "<");
-    (group_id, token)
+    let html = page(http, &format!("{url}/groups/{group_id}")).await;
+    (
+        group_id,
+        between(&html, "aria-label=\"Connector token\">", "<"),
+    )
 }
 
 /// Every event on a tenant's firehose, from the start, without waiting.

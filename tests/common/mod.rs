@@ -174,47 +174,46 @@ pub fn location(resp: &reqwest::Response) -> String {
         .unwrap_or_default()
 }
 
+/// The body of a page.
+pub async fn page(c: &reqwest::Client, url: &str) -> String {
+    c.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// Does what a browser does with a form: opens `page_url`, then posts
+/// `fields` with that page's CSRF token to `action`.
+pub async fn submit(
+    c: &reqwest::Client,
+    page_url: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let csrf = csrf_of(&page(c, page_url).await);
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    c.post(action).form(&form).send().await.unwrap()
+}
+
 /// GETs `path` and returns its CSRF token.
 pub async fn csrf(c: &reqwest::Client, app: &TestAppliance, path: &str) -> String {
-    let html = c
-        .get(app.at(path))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    csrf_of(&html)
+    csrf_of(&page(c, &app.at(path)).await)
 }
 
 /// Sets the admin password at first boot; the client is then logged in.
 pub async fn set_up(c: &reqwest::Client, app: &TestAppliance) {
-    let token = csrf(c, app, "/setup").await;
-    let r = c
-        .post(app.at("/setup"))
-        .form(&[
-            ("csrf", token.as_str()),
-            ("password", PASSWORD),
-            ("confirm", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303, "setup should succeed");
-    assert_eq!(location(&r), "/");
+    set_up_at(c, &app.url).await;
 }
 
 pub async fn log_in(c: &reqwest::Client, app: &TestAppliance, password: &str) -> reqwest::Response {
-    let token = csrf(c, app, "/login").await;
-    c.post(app.at("/login"))
-        .form(&[
-            ("csrf", token.as_str()),
-            ("username", "admin"),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap()
+    log_in_at(c, &app.url, password).await
+}
+
+/// Logs in as admin at a portal's base URL.
+pub async fn log_in_at(c: &reqwest::Client, base: &str, password: &str) -> reqwest::Response {
+    let (login, fields) = (
+        format!("{base}/login"),
+        [("username", "admin"), ("password", password)],
+    );
+    submit(c, &login, &login, &fields).await
 }
 
 /// Posts the add-controller form.
@@ -225,35 +224,32 @@ pub async fn add_controller(
     host: &str,
     port: &str,
 ) -> reqwest::Response {
-    let token = csrf(c, app, "/controllers").await;
-    c.post(app.at("/controllers"))
-        .form(&[
-            ("csrf", token.as_str()),
-            ("name", name),
-            ("host", host),
-            ("port", port),
-            ("kind", "aireos"),
-        ])
-        .send()
-        .await
-        .unwrap()
+    let url = app.at("/controllers");
+    let fields = [
+        ("name", name),
+        ("host", host),
+        ("port", port),
+        ("kind", "aireos"),
+    ];
+    submit(c, &url, &url, &fields).await
 }
 
 /// Creates an API token through the system page and returns it.
 pub async fn api_token(c: &reqwest::Client, app: &TestAppliance) -> String {
-    let token = csrf(c, app, "/system").await;
-    let html = c
-        .post(app.at("/system/api-tokens"))
-        .form(&[("csrf", token.as_str()), ("name", "tests")])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "id=\"new-api-token\">";
-    let start = html.find(marker).expect("token shown once") + marker.len();
-    html[start..start + html[start..].find('<').unwrap()].to_string()
+    api_token_at(c, &app.url).await
+}
+
+/// Creates an API token on a connector's system page (base URL) and
+/// returns it, as shown that once.
+pub async fn api_token_at(c: &reqwest::Client, base: &str) -> String {
+    let r = submit(
+        c,
+        &format!("{base}/system"),
+        &format!("{base}/system/api-tokens"),
+        &[("name", "tests")],
+    )
+    .await;
+    between(&r.text().await.unwrap(), "id=\"new-api-token\">", "<")
 }
 
 pub async fn controller_count(c: &reqwest::Client, app: &TestAppliance, api: &str) -> usize {
@@ -280,25 +276,16 @@ pub fn between(html: &str, start: &str, end: &str) -> String {
 
 /// First-boot setup at a portal's base URL.
 pub async fn set_up_at(c: &reqwest::Client, base: &str) {
-    let html = c
-        .get(format!("{base}/setup"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = c
-        .post(format!("{base}/setup"))
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
-            ("password", PASSWORD),
-            ("confirm", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let url = format!("{base}/setup");
+    let r = submit(
+        c,
+        &url,
+        &url,
+        &[("password", PASSWORD), ("confirm", PASSWORD)],
+    )
+    .await;
     assert_eq!(r.status(), 303, "setup should succeed");
+    assert_eq!(location(&r), "/");
 }
 
 /// Pastes a token on the connector's token page.
@@ -307,10 +294,6 @@ pub async fn paste_token(
     app: &TestAppliance,
     token: &str,
 ) -> reqwest::Response {
-    let csrf = csrf(c, app, "/token").await;
-    c.post(app.at("/token"))
-        .form(&[("csrf", csrf.as_str()), ("token", token)])
-        .send()
-        .await
-        .unwrap()
+    let url = app.at("/token");
+    submit(c, &url, &url, &[("token", token)]).await
 }

@@ -127,44 +127,10 @@ impl ConnectorProc {
         if url.ends_with("/setup") {
             set_up_at(&http, &base).await;
         } else {
-            let html = http
-                .get(format!("{base}/login"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let r = http
-                .post(format!("{base}/login"))
-                .form(&[
-                    ("csrf", csrf_of(&html).as_str()),
-                    ("username", "admin"),
-                    ("password", PASSWORD),
-                ])
-                .send()
-                .await
-                .unwrap();
+            let r = log_in_at(&http, &base, PASSWORD).await;
             assert_eq!(r.status(), 303, "login after restart");
         }
-        let html = http
-            .get(format!("{base}/system"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let page = http
-            .post(format!("{base}/system/api-tokens"))
-            .form(&[("csrf", csrf_of(&html).as_str()), ("name", "tests")])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let api = between(&page, "id=\"new-api-token\">", "<");
+        let api = api_token_at(&http, &base).await;
         ConnectorProc {
             proc,
             dir: dir.to_path_buf(),
@@ -200,6 +166,20 @@ impl ConnectorProc {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Enters a token through the API; returns the answer (200 expected).
+    pub async fn set_token(&self, token: &str) -> serde_json::Value {
+        let r = self
+            .http
+            .put(self.at("/api/v1/token"))
+            .bearer_auth(&self.api)
+            .json(&serde_json::json!({ "token": token }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "token accepted");
+        r.json().await.unwrap()
     }
 
     pub fn kill(&mut self) {

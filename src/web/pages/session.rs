@@ -157,10 +157,7 @@ async fn login<S: Portal>(
     if let Some(wait) = state.throttle().retry_after(&keys) {
         let err = WebError::Throttled(wait);
         let mut resp = refuse(&state, StatusCode::TOO_MANY_REQUESTS, err.to_string(), form)?;
-        resp.headers_mut().insert(
-            http::header::RETRY_AFTER,
-            http::HeaderValue::from(wait.as_secs().max(1)),
-        );
+        err.retry_after(&mut resp);
         return Ok(resp);
     }
     let user = form.username.trim().to_string();
