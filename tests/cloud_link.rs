@@ -60,15 +60,7 @@ impl Connector {
     }
 
     async fn add(&self, name: &str, c: &SimController) {
-        let r = self
-            .http
-            .post(self.app.at("/api/v1/controllers"))
-            .bearer_auth(&self.api)
-            .json(&json!({"name": name, "host": c.addr.ip().to_string(), "port": c.addr.port()}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
+        self.app.add_sim(&self.http, &self.api, name, c).await;
     }
 }
 

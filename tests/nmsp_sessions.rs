@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 use spaces_connector::identity::Identity;
 use spaces_connector::sim::{AuthList, SimController};
 
@@ -38,16 +38,7 @@ impl Rig {
     }
 
     async fn add(&self, name: &str, c: &SimController) -> i64 {
-        let r = self
-            .http
-            .post(self.app.at("/api/v1/controllers"))
-            .bearer_auth(&self.api)
-            .json(&json!({"name": name, "host": c.addr.ip().to_string(), "port": c.addr.port()}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-        r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+        self.app.add_sim(&self.http, &self.api, name, c).await
     }
 
     async fn links(&self) -> Vec<Value> {

@@ -112,6 +112,30 @@ pub fn sim_spec(
     }
 }
 
+impl TestAppliance {
+    /// Adds a simulated controller through the API; returns its id.
+    pub async fn add_sim(
+        &self,
+        http: &reqwest::Client,
+        api: &str,
+        name: &str,
+        sim: &spaces_connector::sim::SimController,
+    ) -> i64 {
+        let body = serde_json::json!({"name": name, "host": sim.addr.ip().to_string(), "port": sim.addr.port()});
+        let r = http
+            .post(self.at("/api/v1/controllers"))
+            .bearer_auth(api)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        r.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    }
+}
+
 /// Serve settings for tests: on `ip`, NMSP from `ip`, fast echo timers.
 pub fn test_args(ip: &str) -> ServeArgs {
     ServeArgs {
