@@ -272,14 +272,16 @@ const HEADER: &str = "  offered/s  delivered/s  p50 ms  p99 ms  max ms  conn CPU
 async fn raw_ceiling(secs: u64) -> f64 {
     use futures_util::StreamExt;
     use tokio::io::AsyncWriteExt;
-    let id = spaces_connector::identity::Identity::generate("raw", vec!["raw".into()]).unwrap();
-    let config =
-        rustls::ServerConfig::builder_with_provider(spaces_connector::identity::crypto_provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![id.cert_der().unwrap()], id.key_der().unwrap())
-            .unwrap();
+    let id =
+        spaces_connector::tls::identity::Identity::generate("raw", vec!["raw".into()]).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(
+        spaces_connector::tls::identity::crypto_provider(),
+    )
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![id.cert_der().unwrap()], id.key_der().unwrap())
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut traffic = spaces_connector::sim::traffic::Traffic::new(1, 0, 8, 64);
@@ -301,7 +303,7 @@ async fn raw_ceiling(secs: u64) -> f64 {
         }
     });
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let cfg = spaces_connector::tls_pin::PinnedKey::client_config(&id.key_hash().unwrap());
+    let cfg = spaces_connector::tls::pin::PinnedKey::client_config(&id.key_hash().unwrap());
     let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
         .connect(rustls::pki_types::ServerName::try_from("raw").unwrap(), tcp)
         .await

@@ -11,6 +11,15 @@ pub fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch, now: the resolution of event
+/// timestamps.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// Formats Unix seconds as an RFC 3339 UTC timestamp for pages and APIs.
 /// Takes the seconds by value or by reference (templates pass references).
 pub fn format_unix(secs: impl std::borrow::Borrow<i64>) -> String {

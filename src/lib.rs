@@ -1,37 +1,33 @@
-//! Spaces Connector: the appliance library shared by the `spaces-connector`
-//! binary and its tests.
+//! Spaces Connector: one library behind three programs.
 //!
-//! The binary is thin: it parses the command line (`cli`) and either runs
-//! the service (`appliance` + `web`) or answers a console command
-//! (`console`). Everything else lives here so it can be tested without HTTP.
+//! The tree shows the architecture:
+//!
+//! | module | what it is | may import |
+//! |---|---|---|
+//! | [`connector`] | the appliance (`spaces-connector`) | shared modules |
+//! | [`cloud`] | the reference cloud (`spaces-cloud`) | shared modules |
+//! | [`sim`] | the controller and AP simulator (`wlc-sim`) | shared modules |
+//! | [`nmsp`] | shared: the NMSP codec and its link loop | `contract`, `clock` |
+//! | [`contract`] | shared: token, cloud API, event identity, controller config | `fields`, `clock` |
+//! | [`tls`] | shared: TLS identities, key pinning, client authorisation | `db`, `clock` |
+//! | [`portal`] | shared: the web pieces both UIs use (setup, login, sessions, CSRF, layout, errors, server) | `db`, `fields`, `clock` |
+//! | [`db`] | shared: the SQLite state-file helper | nothing |
+//! | [`clock`], [`fields`], [`host`] | shared leaves: time, per-field validation messages, this machine's addresses | nothing |
+//!
+//! The three programs never import each other; `src/bin/` holds only their
+//! `main`s.
 
-pub mod ap_channel;
-pub mod appliance;
-pub mod auth;
-pub mod cli;
-pub mod client_auth;
 pub mod clock;
 pub mod cloud;
-pub mod cloud_api;
-pub mod cloud_link;
-pub mod console;
-pub mod controller_session;
-pub mod controllers;
+pub mod connector;
+pub mod contract;
 pub mod db;
-pub mod event;
-pub mod identity;
+pub mod fields;
+pub mod host;
 pub mod nmsp;
-pub mod nmsp_link;
-pub mod prometheus;
-pub mod service;
+pub mod portal;
 pub mod sim;
-pub mod stats;
-pub mod status;
-pub mod stored_token;
-pub mod supervisor;
-pub mod tls_pin;
-pub mod token;
-pub mod web;
+pub mod tls;
 
 /// The software version every component reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use spaces_connector::token::{TokenSigner, example_claims};
+use spaces_connector::contract::token::{TokenSigner, example_claims};
 
 #[tokio::test]
 async fn controller_form_validation_keeps_input_and_stores_nothing() {

@@ -4,13 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::process::Command;
 
 use common::*;
-use spaces_connector::token::{TokenSigner, example_claims};
+use spaces_connector::contract::token::{TokenSigner, example_claims};
 
 const BIN: &str = env!("CARGO_BIN_EXE_spaces-connector");
 
@@ -30,53 +28,23 @@ fn console(dir: &Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// Starts `serve` and returns the child and the URL it printed.
-fn serve(dir: &Path, listen: &str) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["serve", "--listen", listen])
-        .env("SPACES_CONNECTOR_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines.next().expect("serve printed its URL").unwrap();
-        if let Some(rest) = line.strip_prefix("Open ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep reading, as a terminal would.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, url)
-}
-
-fn pin_of(dir: &Path) -> String {
-    spaces_connector::appliance::Appliance::open(dir)
-        .unwrap()
-        .web_identity
-        .key_hash()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn serve_prints_setup_url_and_console_shares_the_state_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, url) = serve(dir.path(), "127.0.0.20:0");
+    let Serving {
+        mut proc,
+        url,
+        base,
+        http: client,
+        ..
+    } = serve(dir.path(), "127.0.0.20", 0, 0).await;
+    let base = base.as_str();
     assert!(
         url.starts_with("https://127.0.0.20:") && url.ends_with("/setup"),
         "{url}"
     );
-    let client = client_for(
-        &pin_of(dir.path()),
-        Arc::new(reqwest::cookie::Jar::default()),
-    );
     let r = client.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let base = url.trim_end_matches("/setup");
     set_up_at(&client, base).await;
 
     // Console commands against the live service's state file.
@@ -138,11 +106,7 @@ async fn serve_prints_setup_url_and_console_shares_the_state_file() {
     let r = client.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(location(&r), "/setup");
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
+    let status = proc.term();
     assert!(status.success(), "clean exit on SIGTERM: {status}");
     // The checkpoint at shutdown left no write-ahead log behind.
     let wal = dir.path().join("connector.db-wal");

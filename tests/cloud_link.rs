@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
+use spaces_connector::contract::token::{TokenSigner, example_claims};
 use spaces_connector::sim::{AuthList, SimController};
-use spaces_connector::token::{TokenSigner, example_claims};
 
 struct Connector {
     _dir: tempfile::TempDir,
@@ -22,7 +22,7 @@ struct Connector {
 impl Connector {
     async fn start(
         ip: &str,
-        tweak: impl FnOnce(&mut spaces_connector::cli::ServeArgs),
+        tweak: impl FnOnce(&mut spaces_connector::connector::cli::ServeArgs),
     ) -> Connector {
         let dir = tempfile::tempdir().unwrap();
         let mut args = test_args(ip);
@@ -332,7 +332,7 @@ async fn tampered_foreign_and_wrong_pin_tokens_are_refused() {
 /// connector would.
 fn raw_client(cloud: &TestCloud, ip: &str) -> reqwest::Client {
     reqwest::Client::builder()
-        .tls_backend_preconfigured(spaces_connector::tls_pin::PinnedKey::client_config(
+        .tls_backend_preconfigured(spaces_connector::tls::pin::PinnedKey::client_config(
             &cloud.pin,
         ))
         .local_address(ip.parse::<std::net::IpAddr>().unwrap())

@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use serde_json::Value;
-use spaces_connector::identity::Identity;
 use spaces_connector::sim::{AuthList, SimController};
+use spaces_connector::tls::identity::Identity;
 
 struct Rig {
     _dir: tempfile::TempDir,
@@ -155,6 +155,16 @@ async fn three_controllers_active_and_counts_agree_exactly() {
         metrics.contains("spaces_channel_messages_total{channel=\"controller\"} 1500"),
         "{metrics}"
     );
+    // A strict OpenMetrics parser reads the whole exposition.
+    let parsed = openmetrics_parser::openmetrics::parse_openmetrics(&metrics)
+        .unwrap_or_else(|e| panic!("/metrics is not valid OpenMetrics: {e:?}\n{metrics}"));
+    for family in [
+        "spaces_channel_messages",
+        "spaces_link_up",
+        "spaces_link_reconnects",
+    ] {
+        assert!(parsed.families.contains_key(family), "{family} missing");
+    }
     assert_eq!(
         rig.app
             .client()

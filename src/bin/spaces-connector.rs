@@ -5,10 +5,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use spaces_connector::appliance::Appliance;
-use spaces_connector::cli::{Cli, Command, ServeArgs};
-use spaces_connector::console;
-use spaces_connector::service::Service;
+use spaces_connector::connector::appliance::Appliance;
+use spaces_connector::connector::cli::{Cli, Command, ServeArgs};
+use spaces_connector::connector::console;
+use spaces_connector::connector::service::Service;
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
@@ -46,7 +46,7 @@ fn serve(data_dir: &std::path::Path, args: ServeArgs) -> anyhow::Result<()> {
         let setup = service
             .appliance
             .db
-            .call(|c| spaces_connector::auth::admin::exists(c))
+            .call(|c| spaces_connector::portal::auth::admin::exists(c))
             .await?;
         // The banner is a courtesy: a closed stdout must not stop the service.
         let mut out = std::io::stdout();

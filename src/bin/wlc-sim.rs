@@ -13,8 +13,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use clap::Parser;
-use spaces_connector::identity::Identity;
 use spaces_connector::sim::{self, ApSpec, AuthList, ControllerSpec, SimAp, SimController};
+use spaces_connector::tls::identity::Identity;
 use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{SignalKind, signal};
 

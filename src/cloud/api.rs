@@ -18,11 +18,11 @@ use tower_http::decompression::RequestDecompressionLayer;
 
 use super::registry::{self, Member};
 use super::{CloudState, group_config, ingest};
-use crate::cloud_api::{
+use crate::contract::cloud_api::{
     BatchAck, ControllerConfig, EventBatch, GroupConfig, Heartbeat, HeartbeatAck, PROTOCOL_VERSION,
     RegisterRequest, RegisterResponse, path,
 };
-use crate::web::error::{ApiError, WebError};
+use crate::portal::error::{ApiError, WebError};
 
 /// Largest event batch accepted, after decompression.
 const MAX_BATCH: usize = 32 * 1024 * 1024;

@@ -6,8 +6,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::CloudError;
-use crate::cloud_api::{ControllerConfig, GroupConfig};
-use crate::controllers::ControllerInput;
+use crate::contract::cloud_api::{ControllerConfig, GroupConfig};
+use crate::contract::controller::ControllerInput;
 use crate::db::DbError;
 
 pub fn config(conn: &Connection, group_id: &str) -> Result<GroupConfig, DbError> {

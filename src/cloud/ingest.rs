@@ -10,9 +10,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::registry::Member;
-use crate::cloud_api::{BatchAck, EventBatch, FirehoseEvent};
+use crate::contract::cloud_api::{BatchAck, EventBatch, FirehoseEvent};
+use crate::contract::event::{Channel, dedup_key};
 use crate::db::DbError;
-use crate::event::{Channel, dedup_key};
 
 /// Received, unique and duplicate counts for one source (controller or AP).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -62,7 +62,7 @@ pub fn ingest(
             replayed_batch: true,
         });
     }
-    let now_ms = crate::event::now_ms() as i64;
+    let now_ms = crate::clock::now_ms() as i64;
     let mut accepted = 0usize;
     let mut new = 0usize;
     {
@@ -175,7 +175,7 @@ pub fn firehose_page(
 
 /// Forgets events and batch ids older than the dedup window.
 pub fn purge(conn: &Connection, window_secs: i64) -> Result<usize, DbError> {
-    let cutoff_ms = crate::event::now_ms() as i64 - window_secs * 1000;
+    let cutoff_ms = crate::clock::now_ms() as i64 - window_secs * 1000;
     let n = conn.execute("DELETE FROM events WHERE ingested_at_ms < ?1", [cutoff_ms])?;
     conn.execute(
         "DELETE FROM batches WHERE received_at < ?1",
@@ -187,7 +187,7 @@ pub fn purge(conn: &Connection, window_secs: i64) -> Result<usize, DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloud_api::WireEvent;
+    use crate::contract::cloud_api::WireEvent;
 
     fn event(source: &str, body: &[u8]) -> WireEvent {
         WireEvent {
@@ -210,8 +210,7 @@ mod tests {
     #[test]
     fn dedups_across_members_replays_nothing_and_skips_forgeries() {
         let dir = tempfile::tempdir().unwrap();
-        let db =
-            crate::db::Db::open_in_with(dir.path(), "c.db", super::super::schema::migrate).unwrap();
+        let db = crate::db::Db::open_in(dir.path(), "c.db", super::super::schema::migrate).unwrap();
         let src = "ab".repeat(32);
         db.call_blocking(|c| {
             c.execute_batch(

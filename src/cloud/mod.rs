@@ -3,6 +3,9 @@
 //! configuration, ingests events with de-duplication across a group's
 //! members, serves the firehose of unique events, and shows it all on an
 //! admin dashboard.
+//!
+//! May import the shared modules (`contract`, `tls`, `portal`, `db`,
+//! `clock`, `fields`, `host`); never `connector` or `sim`.
 
 pub mod api;
 pub mod group_config;
@@ -23,15 +26,15 @@ use rusqlite::OptionalExtension;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::sessions::SessionPolicy;
-use crate::auth::throttle::LoginThrottle;
+use crate::contract::token::{TokenError, TokenSigner};
 use crate::db::{Db, DbError};
-use crate::identity::{self, Identity, Purpose};
-use crate::token::{TokenError, TokenSigner};
-use crate::web::Assets;
-use crate::web::error::WebError;
-use crate::web::portal::Portal;
-use crate::web::server::WebServer;
+use crate::portal::Assets;
+use crate::portal::Portal;
+use crate::portal::auth::sessions::SessionPolicy;
+use crate::portal::auth::throttle::LoginThrottle;
+use crate::portal::error::WebError;
+use crate::portal::server::WebServer;
+use crate::tls::identity::{self, Identity, Purpose};
 use registry::Liveness;
 
 /// Errors of the cloud's domain layer.
@@ -112,6 +115,7 @@ impl Portal for CloudState {
         ("/", "tenants", "Tenants"),
         ("/password", "password", "Password"),
     ];
+    const NOTICES: &'static [(&'static str, &'static str)] = &[];
 
     fn db(&self) -> &Db {
         &self.db
@@ -170,7 +174,7 @@ impl CloudService {
             config_changed: Arc::new(watch::channel(0).0),
             ingested: Arc::new(watch::channel(0).0),
         };
-        let app = crate::web::harden(
+        let app = crate::portal::harden(
             pages::routes().merge(api::routes()),
             state.clone(),
             &state.assets.clone(),
@@ -194,11 +198,11 @@ impl CloudService {
 }
 
 fn open(dir: &std::path::Path) -> anyhow::Result<(Db, Identity, TokenSigner)> {
-    let db = Db::open_in_with(dir, "cloud.db", schema::migrate)?;
+    let db = Db::open_in(dir, "cloud.db", schema::migrate)?;
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let (id, signer) = db.call_blocking(|c| -> anyhow::Result<_> {
         let mut names = vec![host.clone(), "localhost".into(), "127.0.0.1".into()];
-        names.extend(crate::appliance::local_addresses());
+        names.extend(crate::host::local_addresses());
         let id = identity::load_or_create(c, Purpose::Web, "spaces-cloud", names)?;
         let stored: Option<String> = c
             .query_row(

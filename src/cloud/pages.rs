@@ -13,10 +13,10 @@ use serde::Deserialize;
 use super::ingest::{self, Totals};
 use super::registry::{self, CloudAddress, Group, Tenant};
 use super::{CloudError, CloudState, group_config};
-use crate::cloud_api::{ControllerConfig, PeerState};
-use crate::web::auth::CurrentSession;
-use crate::web::error::WebError;
-use crate::web::pages::{Layout, render};
+use crate::contract::cloud_api::{ControllerConfig, PeerState};
+use crate::portal::error::WebError;
+use crate::portal::guard::CurrentSession;
+use crate::portal::layout::{Layout, render};
 
 pub fn routes() -> Router<CloudState> {
     Router::new()

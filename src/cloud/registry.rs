@@ -6,10 +6,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::CloudError;
-use crate::auth::{random_secret, secret_hash};
-use crate::cloud_api::{Heartbeat, PROTOCOL_VERSION, PeerState, RegisterRequest, RegisterResponse};
+use crate::contract::cloud_api::{
+    Heartbeat, PROTOCOL_VERSION, PeerState, RegisterRequest, RegisterResponse,
+};
+use crate::contract::token::{Claims, NetworkKind, TokenSigner};
 use crate::db::DbError;
-use crate::token::{Claims, NetworkKind, TokenSigner};
+use crate::portal::auth::{random_secret, secret_hash};
 
 /// When a silent member counts as stale, then down.
 #[derive(Debug, Clone, Copy)]

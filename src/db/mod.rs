@@ -1,12 +1,13 @@
-//! The connector's state: one SQLite file in WAL mode.
+//! The SQLite state-file helper every program uses: one file in WAL mode,
+//! migrated to its program's schema when opened.
 //!
 //! A `Db` wraps one connection behind a mutex and runs every statement on
 //! tokio's blocking pool, so no SQLite call (which may wait on the busy
 //! timeout while a console command writes) ever stalls the async runtime.
 //! The console opens its own `Db` on the same file; WAL plus the busy
 //! timeout make that safe while the service runs.
-
-pub mod migrations;
+//!
+//! Imports nothing of this crate.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -40,18 +41,10 @@ pub struct Db {
     path: PathBuf,
 }
 
-/// File name of the state database inside the data directory.
-pub const DB_FILE: &str = "connector.db";
-
 impl Db {
-    /// Opens (creating if needed) `<data_dir>/<file>` and migrates it to the
-    /// current schema.
-    pub fn open_in(data_dir: &Path, file: &str) -> Result<Db, DbError> {
-        Db::open_in_with(data_dir, file, migrations::apply)
-    }
-
-    /// Like `open_in`, with another program's schema migrations.
-    pub fn open_in_with(data_dir: &Path, file: &str, migrate: Migrate) -> Result<Db, DbError> {
+    /// Opens (creating if needed) `<data_dir>/<file>` and brings it to the
+    /// program's current schema with `migrate`.
+    pub fn open_in(data_dir: &Path, file: &str, migrate: Migrate) -> Result<Db, DbError> {
         std::fs::create_dir_all(data_dir).map_err(|source| DbError::DataDir {
             path: data_dir.to_path_buf(),
             source,
@@ -137,42 +130,49 @@ fn restrict_permissions(dir: &Path) {
 mod tests {
     use super::*;
 
+    fn migrate(c: &mut Connection) -> Result<(), DbError> {
+        c.execute_batch(
+            "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT) STRICT;
+             PRAGMA user_version = 1;",
+        )?;
+        Ok(())
+    }
+
     #[test]
     fn opens_in_wal_mode_with_foreign_keys() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open_in(dir.path(), DB_FILE).unwrap();
+        let db = Db::open_in(dir.path(), "t.db", migrate).unwrap();
         db.call_blocking(|c| {
             let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
             assert_eq!(mode, "wal");
             let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
             assert_eq!(fk, 1);
-            Ok::<_, crate::db::DbError>(())
+            Ok::<_, DbError>(())
         })
         .unwrap();
     }
 
     #[test]
-    fn reopening_keeps_data_and_schema_version() {
+    fn reopening_keeps_data() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let db = Db::open_in(dir.path(), DB_FILE).unwrap();
+            let db = Db::open_in(dir.path(), "t.db", migrate).unwrap();
             db.call_blocking(|c| {
                 c.execute("INSERT INTO settings (key, value) VALUES ('k', 'v')", [])?;
-                Ok::<_, crate::db::DbError>(())
+                Ok::<_, DbError>(())
             })
             .unwrap();
         }
-        let db = Db::open_in(dir.path(), DB_FILE).unwrap();
-        let (v, version): (String, i64) = db
+        let db = Db::open_in(dir.path(), "t.db", migrate).unwrap();
+        let v: String = db
             .call_blocking(|c| {
-                let v = c.query_row("SELECT value FROM settings WHERE key = 'k'", [], |r| {
-                    r.get(0)
-                })?;
-                let version = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-                Ok::<_, crate::db::DbError>((v, version))
+                Ok::<_, DbError>(c.query_row(
+                    "SELECT value FROM settings WHERE key = 'k'",
+                    [],
+                    |r| r.get(0),
+                )?)
             })
             .unwrap();
         assert_eq!(v, "v");
-        assert_eq!(version, migrations::latest_version());
     }
 }

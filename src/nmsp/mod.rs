@@ -1,11 +1,15 @@
-//! NMSP codec: frames, TLVs and typed messages, as described in
-//! `shared/NMSP.md`.
+//! NMSP as this project speaks it (`shared/NMSP.md`): the codec (frames,
+//! TLVs, typed messages) and the link loop that runs a session over it
+//! (echo keepalive, dead-peer detection, counters), shared by the
+//! connector's controller sessions and AP channel and by the simulator.
+//!
+//! May import `contract` (events) and `clock` only.
 //!
 //! Message ids are public; framing, TLV layout and tag numbers are ours and
 //! live only here, so they can move toward a real controller's bytes later
 //! without touching session or event code.
 //!
-//! Layers, bottom up:
+//! Codec layers, bottom up:
 //! - [`frame`]: `type u8 | flags u8 | length u16 BE | body`, and
 //!   [`FrameCodec`] for `tokio_util::codec::Framed`. Never panics, never
 //!   buffers beyond one frame (4 + 65,535 bytes), refuses unknown flags.
@@ -46,6 +50,8 @@
 //! IoT/BLE = 16 (see [`Service`]); unknown bits are carried through.
 
 pub mod frame;
+pub mod link;
+pub mod link_stats;
 pub mod message;
 pub mod notification;
 pub mod service;

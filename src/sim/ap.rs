@@ -22,9 +22,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::traffic::encode;
-use crate::identity::{Identity, IdentityError};
 use crate::nmsp::{FrameCodec, Message, MessageType, PROTOCOL_VERSION, Service, notification};
-use crate::tls_pin::PinnedKey;
+use crate::tls::identity::{Identity, IdentityError};
+use crate::tls::pin::PinnedKey;
 
 #[derive(Clone)]
 pub struct ApSpec {
@@ -193,7 +193,7 @@ impl SimAp {
                 let beacon = [0xc0, 0xbe, 0xac, 0x00, rng.random_range(0..4), rng.random()];
                 let rssi = rng.random_range(-95i8..=-40);
                 let channel = rng.random_range(37..=39);
-                let ts = crate::event::now_ms();
+                let ts = crate::clock::now_ms();
                 let body = notification::measurement(seq, ts, beacon, ap_mac, rssi, channel);
                 let frame = encode(Message::Notification {
                     msg_type: MessageType::MeasurementNotification,

@@ -21,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::traffic::{Traffic, encode};
-use crate::client_auth::AuthList;
-use crate::identity::{Identity, crypto_provider};
 use crate::nmsp::{FrameCodec, Message, PROTOCOL_VERSION, Service};
+use crate::tls::client_auth::AuthList;
+use crate::tls::identity::{Identity, crypto_provider};
 
 /// Settings of one simulated controller.
 #[derive(Clone)]

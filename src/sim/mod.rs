@@ -1,6 +1,9 @@
 //! `wlc-sim`: a wireless controller simulator speaking the controller side
 //! of NMSP, for tests, demos and benchmarks. Runs many controllers in one
 //! process and prints `show nmsp status` the way a controller does.
+//!
+//! May import the shared modules (`nmsp`, `tls`, `contract`, `clock`);
+//! never `connector` or `cloud`.
 
 pub mod ap;
 pub mod controller;
@@ -10,7 +13,7 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use crate::client_auth::AuthList;
+pub use crate::tls::client_auth::AuthList;
 pub use ap::{ApSpec, SimAp};
 pub use controller::{ControllerSpec, SimController, StatusRow};
 

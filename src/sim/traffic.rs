@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio_util::codec::Encoder;
 
-use crate::event::now_ms;
+use crate::clock::now_ms;
 use crate::nmsp::notification::{self, BAND_2_4_GHZ, BAND_5_GHZ, BAND_6_GHZ};
 use crate::nmsp::{ApCounters, FrameCodec, Message, MessageType};
 

@@ -12,9 +12,9 @@ pub use process::*;
 use std::path::Path;
 use std::sync::Arc;
 
-use spaces_connector::cli::ServeArgs;
-use spaces_connector::service::Service;
-use spaces_connector::tls_pin::PinnedKey;
+use spaces_connector::connector::cli::ServeArgs;
+use spaces_connector::connector::service::Service;
+use spaces_connector::tls::pin::PinnedKey;
 use tokio_util::sync::CancellationToken;
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -56,7 +56,7 @@ impl TestAppliance {
         self.service
             .appliance
             .db
-            .call_blocking(|c| spaces_connector::auth::api_tokens::create(c, "tests"))
+            .call_blocking(|c| spaces_connector::portal::auth::api_tokens::create(c, "tests"))
             .unwrap()
             .0
     }
@@ -100,7 +100,7 @@ pub fn sim_spec(
         name: format!("wlc-{index}"),
         addr: "127.0.0.1:0".parse().unwrap(),
         identity: Arc::new(
-            spaces_connector::identity::Identity::generate("wlc", vec!["wlc".into()]).unwrap(),
+            spaces_connector::tls::identity::Identity::generate("wlc", vec!["wlc".into()]).unwrap(),
         ),
         auth,
         rate,

@@ -80,50 +80,79 @@ pub struct ConnectorProc {
     pub api: String,
 }
 
+/// A `spaces-connector serve` just started on `ip` (ports as given, 0 for
+/// any: never a product default), before anything is set up.
+pub struct Serving {
+    pub proc: Proc,
+    /// The URL it printed to open (`…/setup` on first boot).
+    pub url: String,
+    pub base: String,
+    pub ap_addr: String,
+    /// A client that trusts this connector's web certificate.
+    pub http: reqwest::Client,
+}
+
+pub async fn serve(dir: &Path, ip: &str, https_port: u16, ap_port: u16) -> Serving {
+    let proc = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_spaces-connector"))
+            .arg("--data-dir")
+            .arg(dir)
+            .args([
+                "serve",
+                "--listen",
+                &format!("{ip}:{https_port}"),
+                "--source-ip",
+                ip,
+            ])
+            .args([
+                "--ap-listen",
+                &format!("{ip}:{ap_port}"),
+                "--heartbeat-secs",
+                "1",
+            ])
+            .env("SPACES_CONNECTOR_ECHO_INTERVAL_MS", "500")
+            .env("SPACES_CONNECTOR_DEAD_AFTER_MS", "3000")
+            .env("SPACES_CONNECTOR_LOG", "warn"),
+    );
+    let open = proc.line_with("Open https://").await;
+    let url = open.split_whitespace().nth(1).unwrap().to_string();
+    let base = url
+        .trim_end_matches("/setup")
+        .trim_end_matches('/')
+        .to_string();
+    let ap_addr = proc
+        .line_with("AP channel on")
+        .await
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let pin = spaces_connector::connector::appliance::Appliance::open(dir)
+        .unwrap()
+        .web_identity
+        .key_hash()
+        .unwrap();
+    let http = client_for(&pin, Arc::new(reqwest::cookie::Jar::default()));
+    Serving {
+        proc,
+        url,
+        base,
+        ap_addr,
+        http,
+    }
+}
+
 impl ConnectorProc {
-    /// Starts the connector on `ip` (ports as given, 0 for any), then sets
-    /// its admin password and makes an API token, unless already set up.
+    /// Starts the connector (see [`serve`]), then sets its admin password
+    /// and makes an API token, unless already set up.
     pub async fn start(dir: &Path, ip: &str, https_port: u16, ap_port: u16) -> ConnectorProc {
-        let proc = Proc::spawn(
-            Command::new(env!("CARGO_BIN_EXE_spaces-connector"))
-                .arg("--data-dir")
-                .arg(dir)
-                .args([
-                    "serve",
-                    "--listen",
-                    &format!("{ip}:{https_port}"),
-                    "--source-ip",
-                    ip,
-                ])
-                .args([
-                    "--ap-listen",
-                    &format!("{ip}:{ap_port}"),
-                    "--heartbeat-secs",
-                    "1",
-                ])
-                .env("SPACES_CONNECTOR_ECHO_INTERVAL_MS", "500")
-                .env("SPACES_CONNECTOR_DEAD_AFTER_MS", "3000")
-                .env("SPACES_CONNECTOR_LOG", "warn"),
-        );
-        let open = proc.line_with("Open https://").await;
-        let url = open.split_whitespace().nth(1).unwrap().to_string();
-        let base = url
-            .trim_end_matches("/setup")
-            .trim_end_matches('/')
-            .to_string();
-        let ap_addr = proc
-            .line_with("AP channel on")
-            .await
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .to_string();
-        let pin = spaces_connector::appliance::Appliance::open(dir)
-            .unwrap()
-            .web_identity
-            .key_hash()
-            .unwrap();
-        let http = client_for(&pin, Arc::new(reqwest::cookie::Jar::default()));
+        let Serving {
+            proc,
+            url,
+            base,
+            ap_addr,
+            http,
+        } = serve(dir, ip, https_port, ap_port).await;
         if url.ends_with("/setup") {
             set_up_at(&http, &base).await;
         } else {

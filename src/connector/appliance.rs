@@ -1,0 +1,161 @@
+//! The appliance's state at run time: the state file plus what was made at
+//! first boot (instance id, web certificate, NMSP identity). Opened the same
+//! way by the service and by console commands.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::connector::schema;
+use crate::db::{Db, DbError};
+use crate::host::local_addresses;
+use crate::tls::identity::{self, Identity, IdentityError, Purpose};
+
+/// Everything a request handler or console command needs.
+pub struct Appliance {
+    pub db: Db,
+    pub data_dir: PathBuf,
+    pub instance_id: String,
+    pub hostname: String,
+    pub web_identity: Identity,
+    pub nmsp_identity: Identity,
+    /// SHA-256 key hash a controller's auth list must hold (NMSP.md).
+    pub nmsp_key_hash: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplianceError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+}
+
+impl Appliance {
+    /// Opens `<data_dir>/connector.db`, running first-boot set-up if needed.
+    pub fn open(data_dir: &Path) -> Result<Appliance, ApplianceError> {
+        let db = schema::open(data_dir)?;
+        let hostname = gethostname::gethostname().to_string_lossy().into_owned();
+        let (instance_id, web_identity, nmsp_identity) =
+            db.call_blocking(|conn| first_boot(conn, &hostname))?;
+        let nmsp_key_hash = nmsp_identity.key_hash()?;
+        Ok(Appliance {
+            db,
+            data_dir: data_dir.to_path_buf(),
+            instance_id,
+            hostname,
+            web_identity,
+            nmsp_identity,
+            nmsp_key_hash,
+        })
+    }
+
+    /// How this connector introduces itself to the cloud; `source` is the
+    /// address it connects from, when pinned.
+    pub fn introduction(
+        &self,
+        source: Option<std::net::IpAddr>,
+    ) -> crate::connector::cloud_link::enroll::Introduction {
+        let mut addresses = local_addresses();
+        if let Some(ip) = source {
+            addresses.retain(|a| *a != ip.to_string());
+            addresses.insert(0, ip.to_string());
+        }
+        crate::connector::cloud_link::enroll::Introduction {
+            instance_id: self.instance_id.clone(),
+            hostname: self.hostname.clone(),
+            addresses,
+        }
+    }
+
+    /// The command an AireOS controller needs to authorise this connector.
+    pub fn aireos_auth_command(&self) -> String {
+        format!(
+            "config auth-list add sha256-lbs-ssc {} {}",
+            self.nmsp_mac_label(),
+            self.nmsp_key_hash
+        )
+    }
+
+    /// The Catalyst 9800 equivalent (configuration mode).
+    pub fn catalyst_auth_command(&self) -> String {
+        format!(
+            "nmsp authorize sha256 {} {}",
+            self.nmsp_mac_label(),
+            self.nmsp_key_hash
+        )
+    }
+
+    /// AireOS keys its auth list by a MAC address; the connector has none of
+    /// its own that a controller would see, so it derives a stable,
+    /// locally-administered one from its instance id.
+    pub fn nmsp_mac_label(&self) -> String {
+        let hex: Vec<u8> = self
+            .instance_id
+            .bytes()
+            .filter(u8::is_ascii_hexdigit)
+            .take(10)
+            .collect();
+        let hex = String::from_utf8_lossy(&hex).to_ascii_lowercase();
+        let mut mac = String::from("02");
+        for pair in hex.as_bytes().chunks(2) {
+            mac.push(':');
+            mac.push_str(&String::from_utf8_lossy(pair));
+        }
+        mac
+    }
+}
+
+const INSTANCE_ID_KEY: &str = "instance_id";
+
+fn first_boot(
+    conn: &Connection,
+    hostname: &str,
+) -> Result<(String, Identity, Identity), IdentityError> {
+    let instance_id = instance_id(conn).map_err(IdentityError::Db)?;
+    let mut names = vec![hostname.to_string(), "localhost".to_string()];
+    names.extend(local_addresses());
+    names.sort();
+    names.dedup();
+    let web = identity::load_or_create(conn, Purpose::Web, hostname, names)?;
+    let nmsp = identity::load_or_create(
+        conn,
+        Purpose::Nmsp,
+        &format!("spaces-connector-{instance_id}"),
+        vec![format!("{instance_id}.connector.invalid")],
+    )?;
+    Ok((instance_id, web, nmsp))
+}
+
+fn instance_id(conn: &Connection) -> Result<String, DbError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
+        [INSTANCE_ID_KEY, &uuid::Uuid::new_v4().to_string()],
+    )?;
+    let id: Option<String> = conn
+        .query_row(
+            "SELECT value FROM settings WHERE key = ?1",
+            [INSTANCE_ID_KEY],
+            |r| r.get(0),
+        )
+        .optional()?;
+    id.ok_or_else(|| DbError::Task("instance id missing".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_boot_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Appliance::open(dir.path()).unwrap();
+        let b = Appliance::open(dir.path()).unwrap();
+        assert_eq!(a.instance_id, b.instance_id);
+        assert_eq!(a.web_identity.cert_pem, b.web_identity.cert_pem);
+        assert_eq!(a.nmsp_key_hash, b.nmsp_key_hash);
+        assert_ne!(a.web_identity.key_pem, a.nmsp_identity.key_pem);
+        assert!(a.aireos_auth_command().ends_with(&a.nmsp_key_hash));
+        assert_eq!(a.nmsp_mac_label().len(), 17);
+    }
+}

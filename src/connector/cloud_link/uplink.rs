@@ -1,0 +1,157 @@
+//! From the sessions' event queue to the spool: events are gathered into
+//! batches bounded in size and time, serialised and gzipped once, and
+//! appended to the spool. A graceful shutdown spools what is in memory.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use std::io::Write;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::spool;
+use crate::contract::cloud_api::{EventBatch, WireEvent};
+use crate::contract::event::Event;
+use crate::db::Db;
+
+/// Batch bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    pub max_events: usize,
+    pub max_delay: Duration,
+    pub spool_cap_bytes: i64,
+}
+
+/// Counters of the uplink, for the dashboard and the heartbeat.
+#[derive(Default)]
+pub struct UplinkStats {
+    /// Events written to the spool.
+    pub spooled: AtomicU64,
+    /// Events the cloud acknowledged.
+    pub delivered: AtomicU64,
+    pub batches_delivered: AtomicU64,
+}
+
+/// Gathers events into spooled batches until the channel closes or
+/// `flush` fires (then drains what is queued and stops).
+pub async fn run_batcher(
+    db: Db,
+    mut events: mpsc::Receiver<Event>,
+    limits: BatchLimits,
+    stats: Arc<UplinkStats>,
+    spooled: Arc<Notify>,
+    flush: CancellationToken,
+) {
+    let mut batch: Vec<Event> = Vec::with_capacity(limits.max_events);
+    loop {
+        let deadline = tokio::time::sleep(limits.max_delay);
+        tokio::pin!(deadline);
+        let closing = loop {
+            tokio::select! {
+                biased;
+                e = events.recv() => match e {
+                    Some(e) => {
+                        batch.push(e);
+                        if batch.len() >= limits.max_events {
+                            break false;
+                        }
+                    }
+                    None => break true,
+                },
+                _ = &mut deadline, if !batch.is_empty() => break false,
+                _ = flush.cancelled() => {
+                    events.close();
+                    while let Ok(e) = events.try_recv() {
+                        batch.push(e);
+                    }
+                    break true;
+                }
+            }
+        };
+        // Write in bounded batches even when draining a large backlog.
+        while !batch.is_empty() {
+            let rest = batch.split_off(batch.len().min(limits.max_events));
+            let full = std::mem::replace(&mut batch, rest);
+            write_batch(&db, full, limits, &stats).await;
+            spooled.notify_one();
+        }
+        if closing {
+            return;
+        }
+    }
+}
+
+async fn write_batch(db: &Db, events: Vec<Event>, limits: BatchLimits, stats: &UplinkStats) {
+    let n = events.len() as i64;
+    let id = uuid::Uuid::new_v4().to_string();
+    let result = db
+        .call(move |c| {
+            let payload = encode(&id, &events);
+            spool::append(c, &id, n, &payload, limits.spool_cap_bytes)
+        })
+        .await;
+    match result {
+        Ok(dropped) => {
+            stats.spooled.fetch_add(n as u64, Relaxed);
+            if dropped > 0 {
+                tracing::warn!(dropped, "spool cap reached: oldest events dropped");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, events = n, "cannot spool events"),
+    }
+}
+
+/// The batch as gzipped JSON, the form it is stored and sent in.
+pub fn encode(batch_id: &str, events: &[Event]) -> Vec<u8> {
+    let batch = EventBatch {
+        batch_id: batch_id.to_string(),
+        events: events
+            .iter()
+            .map(|e| WireEvent {
+                key: hex::encode(e.dedup_key),
+                channel: e.channel,
+                source: e.source.to_string(),
+                msg_type: e.msg_type,
+                body: B64.encode(&e.body),
+                received_at_ms: e.received_at_ms,
+            })
+            .collect(),
+    };
+    // Serialise first, then compress in one call: many small writes into
+    // the encoder each re-zero its output buffer (measured: 60 % of the
+    // connector's CPU).
+    let json = serde_json::to_vec(&batch).unwrap_or_default();
+    let mut gz = GzEncoder::new(Vec::with_capacity(json.len() / 3), Compression::fast());
+    let _ = gz.write_all(&json);
+    gz.finish().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::event::Channel;
+    use std::io::Read;
+
+    #[test]
+    fn encoded_batch_is_gzipped_json_with_dedup_keys() {
+        let e = Event::new(
+            Channel::Controller,
+            "src".into(),
+            15,
+            bytes::Bytes::from_static(b"body"),
+        );
+        let gz = encode("b1", std::slice::from_ref(&e));
+        let mut json = String::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_string(&mut json)
+            .unwrap();
+        let batch: EventBatch = serde_json::from_str(&json).unwrap();
+        assert_eq!(batch.batch_id, "b1");
+        assert_eq!(batch.events[0].key, hex::encode(e.dedup_key));
+    }
+}

@@ -1,0 +1,219 @@
+//! Console commands: the same operations as the web UI, for an operator at
+//! the VM console. They open the same state file as the running service;
+//! WAL and the busy timeout make that safe.
+
+use std::io::Write;
+
+use crate::connector::appliance::Appliance;
+use crate::connector::cli::{ControllerCommand, TokenCommand};
+use crate::connector::cloud_link::config_sync;
+use crate::connector::cloud_link::enroll::{self, EnrollError, Enrolled};
+use crate::connector::controllers::{self, ControllerError, ControllerInput};
+use crate::connector::status;
+use crate::connector::stored_token;
+use crate::portal::auth::admin;
+
+/// A console command's failure, printed as one line by the binary.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+pub fn status(a: &Appliance, out: &mut impl Write) -> Result<(), ConsoleError> {
+    let s = a.db.call_blocking(|c| status::read(a, c))?;
+    writeln!(out, "Spaces Connector {}", s.version)?;
+    writeln!(out, "instance id:     {}", s.instance_id)?;
+    writeln!(out, "hostname:        {}", s.hostname)?;
+    writeln!(out, "addresses:       {}", s.addresses.join(", "))?;
+    writeln!(out, "state file:      {}", a.db.path().display())?;
+    writeln!(
+        out,
+        "admin password:  {}",
+        if s.admin_set {
+            "set"
+        } else {
+            "not set (open the web UI to set it)"
+        }
+    )?;
+    match &s.token {
+        Some(t) => writeln!(out, "tenant:          {} ({})", t.tenant_name, t.tenant_id)?,
+        None => writeln!(out, "tenant:          none (no token)")?,
+    }
+    let registered = s.token.as_ref().and_then(|t| t.registered_at);
+    match (&s.token, registered) {
+        (None, _) => writeln!(out, "cloud link:      not configured")?,
+        (Some(_), Some(at)) => writeln!(
+            out,
+            "cloud link:      registered {}",
+            crate::clock::format_unix(at)
+        )?,
+        (Some(_), None) => writeln!(out, "cloud link:      token stored, not registered yet")?,
+    }
+    writeln!(
+        out,
+        "event spool:     {} events waiting, {} dropped by the cap",
+        s.spool.events, s.spool.dropped_events
+    )?;
+    writeln!(out, "controllers:     {}", s.controller_count)?;
+    writeln!(out, "NMSP key hash:   {}", s.nmsp_key_hash)?;
+    writeln!(out, "authorise with:  {}", a.aireos_auth_command())?;
+    Ok(())
+}
+
+/// `source`: the address the service connects from (`--source-ip`).
+pub fn token(
+    a: &Appliance,
+    cmd: TokenCommand,
+    source: Option<std::net::IpAddr>,
+    out: &mut impl Write,
+) -> Result<(), ConsoleError> {
+    match cmd {
+        TokenCommand::Show => match a.db.call_blocking(|c| stored_token::get(c))? {
+            Some(t) => {
+                writeln!(out, "tenant:     {} ({})", t.tenant_name, t.tenant_id)?;
+                writeln!(out, "connector:  {}", t.connector_name)?;
+                writeln!(out, "kind:       {}", t.kind)?;
+                writeln!(out, "cloud:      {}", t.cloud_url)?;
+            }
+            None => writeln!(out, "no token stored")?,
+        },
+        TokenCommand::Set { token } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let done = runtime
+                .block_on(enroll::enroll(
+                    &a.db,
+                    &a.introduction(source),
+                    source,
+                    &token,
+                ))
+                .map_err(|e| match e {
+                    EnrollError::Db(d) => d.into(),
+                    refused => ConsoleError::Refused(format!("token refused: {refused}")),
+                })?;
+            let (stored, note) = match done {
+                Enrolled::Registered(t) => (t, "registered with the cloud".to_string()),
+                Enrolled::Pending(t, why) => (
+                    t,
+                    format!("the cloud is not reachable yet ({why}); the service keeps trying"),
+                ),
+            };
+            writeln!(
+                out,
+                "token stored: tenant {} ({}), connector \"{}\"; {note}",
+                stored.tenant_name, stored.tenant_id, stored.connector_name
+            )?;
+        }
+        TokenCommand::Clear => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let removed = runtime.block_on(enroll::remove(&a.db))?;
+            writeln!(
+                out,
+                "{}",
+                if removed {
+                    "token removed"
+                } else {
+                    "no token stored"
+                }
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub fn controller(
+    a: &Appliance,
+    cmd: ControllerCommand,
+    out: &mut impl Write,
+) -> Result<(), ConsoleError> {
+    match cmd {
+        ControllerCommand::List => {
+            let list = a.db.call_blocking(|c| controllers::list(c))?;
+            if list.is_empty() {
+                writeln!(out, "no controllers")?;
+            }
+            writeln!(
+                out,
+                "{:<5} {:<24} {:<40} {:<6} kind",
+                "id", "name", "host", "port"
+            )?;
+            for c in list {
+                writeln!(
+                    out,
+                    "{:<5} {:<24} {:<40} {:<6} {}",
+                    c.id,
+                    c.name,
+                    c.host,
+                    c.port,
+                    c.kind.label()
+                )?;
+            }
+        }
+        ControllerCommand::Add {
+            name,
+            host,
+            port,
+            kind,
+        } => {
+            let input = ControllerInput {
+                name,
+                host,
+                port: port.to_string(),
+                kind,
+            };
+            let added =
+                a.db.call_blocking(|c| config_sync::add_controller(c, &input))
+                    .map_err(refused)?;
+            writeln!(
+                out,
+                "added controller {} \"{}\" at {}:{}",
+                added.id, added.name, added.host, added.port
+            )?;
+        }
+        ControllerCommand::Remove { controller } => {
+            let found = a
+                .db
+                .call_blocking(|c| controllers::find(c, &controller))?
+                .ok_or_else(|| ConsoleError::Refused(format!("no controller \"{controller}\"")))?;
+            let removed =
+                a.db.call_blocking(|c| config_sync::remove_controller(c, found.id))
+                    .map_err(refused)?;
+            writeln!(out, "removed controller \"{}\"", removed.name)?;
+        }
+    }
+    Ok(())
+}
+
+fn refused(e: ControllerError) -> ConsoleError {
+    match e {
+        ControllerError::Invalid(fields) => ConsoleError::Refused(
+            fields
+                .0
+                .iter()
+                .map(|(f, m)| format!("{f}: {m}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        ControllerError::NotFound(id) => {
+            ConsoleError::Refused(format!("no controller with id {id}"))
+        }
+        ControllerError::Db(d) => d.into(),
+    }
+}
+
+pub fn reset_admin(a: &Appliance, out: &mut impl Write) -> Result<(), ConsoleError> {
+    a.db.call_blocking(admin::reset)?;
+    writeln!(
+        out,
+        "admin password removed and all sessions ended; open the web UI to set a new one"
+    )?;
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! `spaces-connector`: the appliance. It keeps NMSP sessions to every
+//! controller (`supervisor`, `controller_session`), accepts the AP Channel
+//! (`ap_channel`), streams events to the cloud through a durable spool
+//! (`cloud_link`), and serves its admin UI and JSON API (`web`); the same
+//! binary answers console commands (`console`) on the same state file.
+//!
+//! May import the shared modules (`nmsp`, `contract`, `tls`, `portal`,
+//! `db`, `clock`, `fields`, `host`); never `cloud` or `sim`.
+
+pub mod ap_channel;
+pub mod appliance;
+pub mod cli;
+pub mod cloud_link;
+pub mod console;
+pub mod controller_session;
+pub mod controllers;
+pub mod metrics;
+pub mod schema;
+pub mod service;
+pub mod stats;
+pub mod status;
+pub mod stored_token;
+pub mod supervisor;
+pub mod web;

@@ -1,0 +1,200 @@
+//! The running appliance: opens the state, starts the web server and the
+//! housekeeping tasks, and stops them all when the shutdown token fires.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::connector::ap_channel::ApChannel;
+use crate::connector::appliance::Appliance;
+use crate::connector::cli::ServeArgs;
+use crate::connector::cloud_link::uplink::{self, BatchLimits};
+use crate::connector::cloud_link::{CloudLink, LinkSettings};
+use crate::connector::controller_session::SessionTiming;
+use crate::connector::stats::ChannelStats;
+use crate::connector::supervisor::Supervisor;
+use crate::connector::web::AppState;
+use crate::portal::Assets;
+use crate::portal::auth::sessions::{self, SessionPolicy};
+use crate::portal::auth::throttle::LoginThrottle;
+use crate::portal::server::WebServer;
+use tokio::sync::mpsc;
+
+/// Events queued between the controller sessions and the uplink.
+const EVENT_QUEUE: usize = 65_536;
+
+/// A started appliance.
+pub struct Service {
+    pub appliance: Arc<Appliance>,
+    /// Where APs connect (the AP Channel).
+    pub ap_addr: std::net::SocketAddr,
+    pub cloud: Arc<CloudLink>,
+    batcher: tokio::task::JoinHandle<()>,
+    flush: CancellationToken,
+    pub supervisor: Supervisor,
+    pub web: WebServer,
+    tasks: TaskTracker,
+}
+
+impl Service {
+    pub async fn start(
+        data_dir: &std::path::Path,
+        args: &ServeArgs,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Service> {
+        let dir = data_dir.to_path_buf();
+        let appliance =
+            Arc::new(tokio::task::spawn_blocking(move || Appliance::open(&dir)).await??);
+        tokio::task::spawn_blocking(crate::portal::auth::password::warm_up);
+        let policy = SessionPolicy {
+            idle: Duration::from_secs(args.session_idle_secs.max(1)),
+            absolute: Duration::from_secs(args.session_max_secs.max(1)),
+        };
+        let controller_stats = Arc::new(ChannelStats::default());
+        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let tasks = TaskTracker::new();
+        let timing = SessionTiming {
+            echo_interval: Duration::from_millis(args.echo_interval_ms.max(10)),
+            dead_after: Duration::from_millis(args.dead_after_ms.max(20)),
+            ..SessionTiming::default()
+        };
+        let (ap_channel, ap_addr) = ApChannel::start(
+            args.ap_listen,
+            &appliance.nmsp_identity,
+            timing,
+            events_tx.clone(),
+            shutdown.clone(),
+            &tasks,
+        )
+        .await?;
+        let supervisor = Supervisor::start(
+            args.source_ip,
+            appliance.db.clone(),
+            Arc::new(appliance.nmsp_identity.clone()),
+            timing,
+            controller_stats.clone(),
+            events_tx,
+            shutdown.clone(),
+        );
+        let (cloud, cloud_task) = CloudLink::start(
+            appliance.db.clone(),
+            appliance.introduction(args.source_ip),
+            LinkSettings {
+                source: args.source_ip,
+                heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
+            },
+            controller_stats.clone(),
+            supervisor.clone(),
+            shutdown.clone(),
+        );
+        let flush = CancellationToken::new();
+        let limits = BatchLimits {
+            max_events: 2000,
+            max_delay: Duration::from_millis(50),
+            spool_cap_bytes: args
+                .spool_cap_bytes
+                .unwrap_or(args.spool_cap_mb.saturating_mul(1 << 20))
+                .min(i64::MAX as u64) as i64,
+        };
+        let batcher = tokio::spawn(uplink::run_batcher(
+            appliance.db.clone(),
+            events_rx,
+            limits,
+            cloud.uplink.clone(),
+            cloud.spooled.clone(),
+            flush.clone(),
+        ));
+        let state = AppState {
+            ap_channel: ap_channel.clone(),
+            cloud: cloud.clone(),
+            supervisor: supervisor.clone(),
+            controller_stats: controller_stats.clone(),
+            appliance: appliance.clone(),
+            throttle: Arc::new(LoginThrottle::default()),
+            sessions: policy,
+            assets: Arc::new(Assets::locate(args.static_dir.as_deref())),
+        };
+        let web =
+            WebServer::start_appliance(state, args.listen, args.redirect_listen, shutdown.clone())?;
+        tasks.spawn(purge_sessions(appliance.clone(), policy, shutdown.clone()));
+        tasks.spawn(sample_stats(
+            vec![controller_stats, ap_channel.stats.clone()],
+            shutdown.clone(),
+        ));
+        tasks.spawn(async move {
+            let _ = cloud_task.await;
+        });
+        tasks.close();
+        Ok(Service {
+            ap_addr,
+            cloud,
+            batcher,
+            flush,
+            supervisor,
+            appliance,
+            web,
+            tasks,
+        })
+    }
+
+    /// The URL an admin opens, with a reachable address in place of 0.0.0.0.
+    pub fn url(&self) -> String {
+        let addr = self.web.https_addr;
+        let host = if addr.ip().is_unspecified() {
+            crate::host::local_addresses()
+                .into_iter()
+                .find(|a| !a.contains(':'))
+                .unwrap_or_else(|| "127.0.0.1".into())
+        } else if addr.is_ipv6() {
+            format!("[{}]", addr.ip())
+        } else {
+            addr.ip().to_string()
+        };
+        format!("https://{host}:{}/", addr.port())
+    }
+
+    /// Waits for the web server and tasks to drain, then leaves the state
+    /// file checkpointed.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.web.wait().await?;
+        self.supervisor.wait().await;
+        // Sessions are closed: spool whatever they queued.
+        self.flush.cancel();
+        let _ = self.batcher.await;
+        self.tasks.wait().await;
+        let db = self.appliance.db.clone();
+        tokio::task::spawn_blocking(move || db.checkpoint()).await??;
+        Ok(())
+    }
+}
+
+async fn purge_sessions(
+    appliance: Arc<Appliance>,
+    policy: SessionPolicy,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                if let Err(e) = appliance.db.call(move |c| sessions::purge_expired(c, policy)).await {
+                    tracing::warn!(error = %e, "could not purge expired sessions");
+                }
+            }
+        }
+    }
+}
+
+/// Turns counters into rates once a second.
+async fn sample_stats(channels: Vec<Arc<ChannelStats>>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => channels.iter().for_each(|c| c.sample()),
+        }
+    }
+}

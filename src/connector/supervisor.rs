@@ -1,0 +1,248 @@
+//! The supervisor: one task per configured controller, started when a
+//! controller appears in the state file, stopped when it goes, restarted
+//! with jittered exponential backoff (reset after a stable session), all
+//! cancelled at shutdown.
+//!
+//! It reconciles against the state file rather than taking commands, so a
+//! controller added by the web form, the API, the console or (later) the
+//! cloud is picked up the same way: `poke` for at once, a slow poll for
+//! changes made by another process.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::connector::controller_session::{ControllerSession, SessionError, SessionTiming};
+use crate::connector::controllers::{self, Controller};
+use crate::connector::stats::{ChannelStats, LinkStatus};
+use crate::contract::event::Event;
+use crate::db::Db;
+use crate::tls::identity::Identity;
+
+/// A session that lived this long resets the backoff.
+const STABLE_SESSION: Duration = Duration::from_secs(60);
+/// How often the state file is re-read for changes made elsewhere.
+const POLL: Duration = Duration::from_secs(2);
+
+struct Running {
+    /// What the task was started with; a change restarts it.
+    target: (String, u16, bool),
+    cancel: CancellationToken,
+}
+
+struct Inner {
+    source: Option<std::net::IpAddr>,
+    db: Db,
+    identity: Arc<Identity>,
+    timing: SessionTiming,
+    stats: Arc<ChannelStats>,
+    events: mpsc::Sender<Event>,
+    running: Mutex<HashMap<i64, Running>>,
+    poke: Notify,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// Handle to the supervisor; cheap to clone.
+#[derive(Clone)]
+pub struct Supervisor {
+    inner: Arc<Inner>,
+}
+
+impl Supervisor {
+    /// Starts the supervisor; it stops when `shutdown` fires.
+    pub fn start(
+        source: Option<std::net::IpAddr>,
+        db: Db,
+        identity: Arc<Identity>,
+        timing: SessionTiming,
+        stats: Arc<ChannelStats>,
+        events: mpsc::Sender<Event>,
+        shutdown: CancellationToken,
+    ) -> Supervisor {
+        let sup = Supervisor {
+            inner: Arc::new(Inner {
+                source,
+                db,
+                identity,
+                timing,
+                stats,
+                events,
+                running: Mutex::new(HashMap::new()),
+                poke: Notify::new(),
+                tasks: TaskTracker::new(),
+                shutdown,
+            }),
+        };
+        let me = sup.clone();
+        sup.inner
+            .tasks
+            .spawn(async move { me.reconcile_loop().await });
+        sup
+    }
+
+    /// Re-reads the configuration now (after a change made in-process).
+    pub fn poke(&self) {
+        self.inner.poke.notify_one();
+    }
+
+    /// Restarts one controller's session (after its new key was accepted).
+    pub fn restart(&self, id: i64) {
+        if let Some(r) = self.running().remove(&id) {
+            r.cancel.cancel();
+        }
+        self.poke();
+    }
+
+    /// Waits until every session task has ended (after shutdown).
+    pub async fn wait(&self) {
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Running>> {
+        self.inner.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn reconcile_loop(self) {
+        loop {
+            match self.inner.db.call(|c| controllers::list(c)).await {
+                Ok(list) => self.reconcile(list),
+                Err(e) => tracing::warn!(error = %e, "cannot read controllers"),
+            }
+            tokio::select! {
+                _ = self.inner.shutdown.cancelled() => break,
+                _ = self.inner.poke.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+        for (_, r) in self.running().drain() {
+            r.cancel.cancel();
+        }
+    }
+
+    fn reconcile(&self, list: Vec<Controller>) {
+        let mut running = self.running();
+        let wanted: HashMap<i64, &Controller> = list.iter().map(|c| (c.id, c)).collect();
+        running.retain(|id, r| {
+            let keep = wanted
+                .get(id)
+                .is_some_and(|c| r.target == (c.host.clone(), c.port, c.enabled));
+            if !keep {
+                r.cancel.cancel();
+                if !wanted.contains_key(id) {
+                    self.inner.stats.remove(*id);
+                }
+            }
+            keep
+        });
+        for c in list {
+            if running.contains_key(&c.id) || self.inner.shutdown.is_cancelled() {
+                continue;
+            }
+            let cancel = self.inner.shutdown.child_token();
+            running.insert(
+                c.id,
+                Running {
+                    target: (c.host.clone(), c.port, c.enabled),
+                    cancel: cancel.clone(),
+                },
+            );
+            let inner = self.inner.clone();
+            self.inner
+                .tasks
+                .spawn(async move { supervise(inner, c, cancel).await });
+        }
+    }
+}
+
+fn backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(1))
+        .with_max_delay(Duration::from_secs(30))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// Keeps one controller's session up until `cancel`.
+async fn supervise(inner: Arc<Inner>, controller: Controller, cancel: CancellationToken) {
+    let stats = inner.stats.link(controller.id);
+    if !controller.enabled {
+        stats.set_down(LinkStatus::Disabled, None, None);
+        return;
+    }
+    let mut delays = backoff();
+    let mut pin = controller.cert_pin.clone();
+    loop {
+        stats.set_down(LinkStatus::Connecting, None, None);
+        let session = ControllerSession {
+            source: inner.source,
+            host: controller.host.clone(),
+            port: controller.port,
+            pin: pin.clone(),
+            identity: inner.identity.clone(),
+            timing: inner.timing,
+            stats: stats.clone(),
+            events: inner.events.clone(),
+            cancel: cancel.clone(),
+        };
+        let db = inner.db.clone();
+        let id = controller.id;
+        let first_use = pin.is_none();
+        let mut learned = None;
+        let started = Instant::now();
+        let result = session
+            .run(|c| {
+                if first_use {
+                    learned = Some(c.key_hash.clone());
+                }
+            })
+            .await;
+        if let Some(key) = learned.take() {
+            pin = Some(key.clone());
+            let _ = db.call(move |c| controllers::learn_pin(c, id, &key)).await;
+        }
+        let err = match result {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        let was_active = stats.status() == LinkStatus::Active;
+        if was_active {
+            stats.reconnects.fetch_add(1, Relaxed);
+            if started.elapsed() >= STABLE_SESSION {
+                delays = backoff();
+            }
+        }
+        tracing::warn!(controller = %controller.name, error = %err, "controller session ended");
+        let status = match &err {
+            SessionError::CertChanged { observed } => {
+                let key = observed.clone();
+                let _ = db
+                    .call(move |c| controllers::set_pending_pin(c, id, &key))
+                    .await;
+                stats.set_down(LinkStatus::CertChanged, Some(err.to_string()), None);
+                // Stays down until an admin accepts the key (`restart`).
+                cancel.cancelled().await;
+                return;
+            }
+            SessionError::Shutdown => return,
+            SessionError::Unauthorized(_) => LinkStatus::Unauthorized,
+            _ => LinkStatus::Backoff,
+        };
+        let delay = delays.next().unwrap_or(Duration::from_secs(30));
+        let retry_at = crate::clock::now_unix() + delay.as_secs() as i64;
+        stats.set_down(status, Some(err.to_string()), Some(retry_at));
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}

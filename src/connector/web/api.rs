@@ -1,0 +1,204 @@
+//! The JSON API under `/api/v1`: everything the pages do, for scripts.
+//! Authenticated by a bearer API token or the browser session (with
+//! `X-CSRF-Token` on state-changing calls); errors have one JSON shape.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::connector::cloud_link::config_sync;
+use crate::connector::controllers::{self, Controller, ControllerInput};
+use crate::connector::stored_token;
+use crate::portal::error::{ApiError, WebError};
+use crate::portal::guard::ApiCaller;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/status", get(status))
+        .route("/identity", get(identity))
+        .route("/controllers", get(list_controllers).post(add_controller))
+        .route("/controllers/{id}", delete(remove_controller))
+        .route("/controllers/{id}/accept-cert", post(accept_cert))
+        .route("/stats", get(stats))
+        .route("/token", get(get_token).put(set_token).delete(clear_token))
+        .fallback(|| async { ApiError(WebError::NotFound) })
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// `Json` whose rejections use the API's error shape.
+struct ApiJson<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(ApiError(json_rejection(rejection))),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> WebError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        WebError::TooLarge
+    } else {
+        WebError::BadRequest(r.body_text())
+    }
+}
+
+async fn status(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value> {
+    let status = state.appliance.status().await.map_err(WebError::from)?;
+    let link = state.cloud.view().await.map_err(WebError::from)?;
+    let mut v = serde_json::to_value(status).unwrap_or_default();
+    v["cloud_link"] = serde_json::to_value(link).unwrap_or_default();
+    Ok(Json(v))
+}
+
+#[derive(Serialize)]
+struct IdentityView {
+    key_hash: String,
+    aireos_command: String,
+    catalyst_command: String,
+    certificate_pem: String,
+}
+
+async fn identity(State(state): State<AppState>, _: ApiCaller) -> ApiResult<IdentityView> {
+    let a = &state.appliance;
+    Ok(Json(IdentityView {
+        key_hash: a.nmsp_key_hash.clone(),
+        aireos_command: a.aireos_auth_command(),
+        catalyst_command: a.catalyst_auth_command(),
+        certificate_pem: a.nmsp_identity.cert_pem.clone(),
+    }))
+}
+
+async fn list_controllers(
+    State(state): State<AppState>,
+    _: ApiCaller,
+) -> ApiResult<Vec<Controller>> {
+    Ok(Json(
+        state
+            .appliance
+            .db
+            .call(|c| controllers::list(c))
+            .await
+            .map_err(WebError::from)?,
+    ))
+}
+
+async fn add_controller(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    ApiJson(input): ApiJson<ControllerInput>,
+) -> Result<(StatusCode, Json<Controller>), ApiError> {
+    let added = state
+        .appliance
+        .db
+        .call(move |c| config_sync::add_controller(c, &input))
+        .await
+        .map_err(WebError::from)?;
+    state.controllers_changed();
+    Ok((StatusCode::CREATED, Json(added)))
+}
+
+async fn remove_controller(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Controller> {
+    let removed = state
+        .appliance
+        .db
+        .call(move |c| config_sync::remove_controller(c, id))
+        .await
+        .map_err(WebError::from)?;
+    state.controllers_changed();
+    Ok(Json(removed))
+}
+
+async fn accept_cert(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Controller> {
+    let c = state
+        .appliance
+        .db
+        .call(move |c| controllers::accept_pending_pin(c, id))
+        .await
+        .map_err(WebError::from)?;
+    state.supervisor.restart(id);
+    Ok(Json(c))
+}
+
+async fn stats(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value> {
+    let channel = state.controller_channel().await.map_err(WebError::from)?;
+    Ok(Json(json!({
+        "controller_channel": channel,
+        "ap_channel": state.ap_channel.snapshot(),
+    })))
+}
+
+/// Prometheus text; authenticated like the API (a bearer token for
+/// scrapers).
+pub async fn metrics(State(state): State<AppState>, _: ApiCaller) -> Result<Response, ApiError> {
+    let channel = state.controller_channel().await.map_err(WebError::from)?;
+    Ok((
+        [(
+            http::header::CONTENT_TYPE,
+            crate::connector::metrics::CONTENT_TYPE,
+        )],
+        crate::connector::metrics::render(&[
+            ("controller", &channel),
+            ("ap", &state.ap_channel.snapshot()),
+        ]),
+    )
+        .into_response())
+}
+
+async fn get_token(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value> {
+    let t = state
+        .appliance
+        .db
+        .call(|c| stored_token::get(c))
+        .await
+        .map_err(WebError::from)?;
+    Ok(Json(json!({ "token": t })))
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    token: String,
+}
+
+async fn set_token(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> ApiResult<Value> {
+    use crate::connector::cloud_link::enroll::Enrolled;
+    let (stored, pending) = match state
+        .cloud
+        .enroll(&body.token)
+        .await
+        .map_err(WebError::from)?
+    {
+        Enrolled::Registered(t) => (t, None),
+        Enrolled::Pending(t, why) => (t, Some(why)),
+    };
+    Ok(Json(
+        json!({ "token": stored, "registered": pending.is_none(), "cloud_error": pending }),
+    ))
+}
+
+async fn clear_token(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value> {
+    let removed = state.cloud.remove_token().await.map_err(WebError::from)?;
+    Ok(Json(json!({ "removed": removed })))
+}

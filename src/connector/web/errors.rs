@@ -1,0 +1,36 @@
+//! How the connector's domain errors read on a page or in the API: each
+//! maps once into the portal's `WebError`.
+
+use crate::fields::FieldErrors;
+use crate::portal::error::WebError;
+
+impl From<crate::connector::controllers::ControllerError> for WebError {
+    fn from(e: crate::connector::controllers::ControllerError) -> Self {
+        use crate::connector::controllers::ControllerError as E;
+        match e {
+            E::Invalid(fields) => WebError::Invalid {
+                message: "the controller was not saved: check the fields".into(),
+                fields,
+            },
+            E::NotFound(_) => WebError::NotFound,
+            E::Db(d) => d.into(),
+        }
+    }
+}
+
+impl From<crate::connector::cloud_link::enroll::EnrollError> for WebError {
+    fn from(e: crate::connector::cloud_link::enroll::EnrollError) -> Self {
+        use crate::connector::cloud_link::enroll::EnrollError as E;
+        match e {
+            E::Db(d) => d.into(),
+            refused => {
+                let mut fields = FieldErrors::default();
+                fields.add("token", refused.to_string());
+                WebError::Invalid {
+                    message: refused.to_string(),
+                    fields,
+                }
+            }
+        }
+    }
+}

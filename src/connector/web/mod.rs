@@ -1,0 +1,111 @@
+//! The connector's admin UI and JSON API: its pages (`pages`), `/api/v1`
+//! (`api`), `/metrics`, and how its domain errors read (`errors`), wrapped
+//! in the shared portal layers.
+
+mod api;
+mod errors;
+pub mod pages;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+
+use crate::connector::appliance::Appliance;
+use crate::portal::auth::sessions::SessionPolicy;
+use crate::portal::auth::throttle::LoginThrottle;
+
+use crate::portal::server::WebServer;
+use crate::portal::{self, Assets, harden};
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub appliance: Arc<Appliance>,
+    pub supervisor: crate::connector::supervisor::Supervisor,
+    pub cloud: Arc<crate::connector::cloud_link::CloudLink>,
+    pub ap_channel: Arc<crate::connector::ap_channel::ApChannel>,
+    pub controller_stats: Arc<crate::connector::stats::ChannelStats>,
+    pub throttle: Arc<LoginThrottle>,
+    pub sessions: SessionPolicy,
+    pub assets: Arc<Assets>,
+}
+
+impl AppState {
+    /// A controller was added or removed here: sessions follow at once,
+    /// and the change is on its way to the cloud.
+    pub fn controllers_changed(&self) {
+        self.supervisor.poke();
+        self.cloud.outbox_changed();
+    }
+
+    /// The Controller Channel's live figures, named from the state file.
+    pub async fn controller_channel(
+        &self,
+    ) -> Result<crate::connector::stats::ChannelSnapshot, crate::db::DbError> {
+        let list = self
+            .appliance
+            .db
+            .call(|c| crate::connector::controllers::list(c))
+            .await?;
+        let names: Vec<(i64, String, String)> = list
+            .into_iter()
+            .map(|c| (c.id, c.name, format!("{}:{}", c.host, c.port)))
+            .collect();
+        Ok(self.controller_stats.snapshot(&names))
+    }
+}
+
+impl portal::Portal for AppState {
+    const PRODUCT: &'static str = "Spaces Connector";
+    const NAV: &'static [(&'static str, &'static str, &'static str)] = &[
+        ("/", "dashboard", "Dashboard"),
+        ("/controllers", "controllers", "Controllers"),
+        ("/statistics", "statistics", "Statistics"),
+        ("/token", "token", "Token"),
+        ("/system", "system", "System"),
+        ("/password", "password", "Password"),
+    ];
+    const NOTICES: &'static [(&'static str, &'static str)] = pages::NOTICES;
+
+    fn db(&self) -> &crate::db::Db {
+        &self.appliance.db
+    }
+    fn session_policy(&self) -> SessionPolicy {
+        self.sessions
+    }
+    fn throttle(&self) -> &LoginThrottle {
+        &self.throttle
+    }
+    fn asset_prefix(&self) -> String {
+        self.assets.prefix()
+    }
+}
+
+/// The connector's whole web application.
+pub fn router(state: AppState) -> Router {
+    let assets = state.assets.clone();
+    let app = Router::new()
+        .merge(pages::routes())
+        .nest("/api/v1", api::routes())
+        .route("/metrics", axum::routing::get(api::metrics));
+    harden(app, state, &assets)
+}
+
+impl WebServer {
+    /// Serves the connector's admin UI with its web identity.
+    pub fn start_appliance(
+        state: AppState,
+        https: SocketAddr,
+        redirect: Option<SocketAddr>,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<WebServer> {
+        let tls = state
+            .appliance
+            .web_identity
+            .server_config()
+            .map_err(std::io::Error::other)?;
+        WebServer::start(router(state), tls, https, redirect, shutdown)
+    }
+}

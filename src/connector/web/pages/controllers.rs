@@ -1,0 +1,196 @@
+//! The controllers page: add form, list, delete with confirmation, and the
+//! NMSP identity a controller must authorise.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use http::StatusCode;
+use serde::Deserialize;
+
+use crate::connector::cloud_link::config_sync;
+use crate::connector::controllers::{
+    self, Controller, ControllerError, ControllerInput, ControllerKind, FieldErrors,
+};
+use crate::connector::stats::LinkSnapshot;
+use crate::connector::web::AppState;
+use crate::portal::error::WebError;
+use crate::portal::guard::CurrentSession;
+use crate::portal::layout::{CsrfForm, Layout, NoticeQuery, render};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/controllers", get(list).post(add))
+        .route("/controllers/{id}/delete", get(confirm_delete).post(delete))
+        .route(
+            "/controllers/{id}/accept-cert",
+            axum::routing::post(accept_cert),
+        )
+}
+
+/// The NMSP identity panel's contents.
+pub struct IdentityPanel {
+    pub key_hash: String,
+    pub aireos: String,
+    pub catalyst: String,
+}
+
+#[derive(Template)]
+#[template(path = "controllers.html")]
+struct ControllersPage {
+    layout: Layout,
+    controllers: Vec<Controller>,
+    /// Live status per controller id.
+    status: std::collections::HashMap<i64, LinkSnapshot>,
+    input: ControllerInput,
+    errors: FieldErrors,
+    kinds: [ControllerKind; 2],
+    identity: IdentityPanel,
+}
+
+#[derive(Template)]
+#[template(path = "controller_delete.html")]
+struct DeletePage {
+    layout: Layout,
+    controller: Controller,
+}
+
+#[derive(Deserialize)]
+struct AddForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    input: ControllerInput,
+}
+
+fn page(state: &AppState, csrf: String, controllers: Vec<Controller>) -> ControllersPage {
+    let a = &state.appliance;
+    let names: Vec<(i64, String, String)> = controllers
+        .iter()
+        .map(|c| (c.id, c.name.clone(), format!("{}:{}", c.host, c.port)))
+        .collect();
+    let status = state
+        .controller_stats
+        .snapshot(&names)
+        .links
+        .into_iter()
+        .map(|l| (l.id, l))
+        .collect();
+    ControllersPage {
+        layout: Layout::new(state, "Controllers", "controllers", csrf),
+        controllers,
+        status,
+        input: ControllerInput {
+            port: controllers::DEFAULT_PORT.to_string(),
+            ..Default::default()
+        },
+        errors: FieldErrors::default(),
+        kinds: ControllerKind::ALL,
+        identity: IdentityPanel {
+            key_hash: a.nmsp_key_hash.clone(),
+            aireos: a.aireos_auth_command(),
+            catalyst: a.catalyst_auth_command(),
+        },
+    }
+}
+
+async fn all(state: &AppState) -> Result<Vec<Controller>, WebError> {
+    Ok(state.appliance.db.call(|c| controllers::list(c)).await?)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, WebError> {
+    let mut p = page(&state, session.0.csrf_token, all(&state).await?);
+    p.layout = p.layout.with_notice(&q);
+    Ok(render(&p)?.into_response())
+}
+
+async fn add(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Form(form): Form<AddForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let input = form.input.clone();
+    let result = state
+        .appliance
+        .db
+        .call(move |c| config_sync::add_controller(c, &input))
+        .await;
+    match result {
+        Ok(c) => {
+            tracing::info!(controller = %c.name, host = %c.host, port = c.port, "controller added");
+            state.controllers_changed();
+            Ok(Redirect::to("/controllers?notice=controller-added").into_response())
+        }
+        Err(ControllerError::Invalid(errors)) => {
+            let mut p = page(&state, session.0.csrf_token, all(&state).await?);
+            p.input = form.input;
+            p.errors = errors;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&p)?).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn confirm_delete(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let controller = state
+        .appliance
+        .db
+        .call(move |c| controllers::get(c, id))
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let p = DeletePage {
+        layout: Layout::new(
+            &state,
+            "Delete controller",
+            "controllers",
+            session.0.csrf_token,
+        ),
+        controller,
+    };
+    Ok(render(&p)?.into_response())
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let removed = state
+        .appliance
+        .db
+        .call(move |c| config_sync::remove_controller(c, id))
+        .await?;
+    tracing::info!(controller = %removed.name, "controller removed");
+    state.controllers_changed();
+    Ok(Redirect::to("/controllers?notice=controller-removed").into_response())
+}
+
+/// An admin trusts a controller's changed certificate.
+async fn accept_cert(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let c = state
+        .appliance
+        .db
+        .call(move |c| controllers::accept_pending_pin(c, id))
+        .await?;
+    tracing::info!(controller = %c.name, "new controller certificate accepted");
+    state.supervisor.restart(id);
+    Ok(Redirect::to("/controllers?notice=cert-accepted").into_response())
+}

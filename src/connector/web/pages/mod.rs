@@ -1,0 +1,42 @@
+//! The connector's own pages, one module per area (login, setup and
+//! password come from the shared portal).
+
+mod controllers;
+mod dashboard;
+mod statistics;
+mod system;
+mod token;
+
+use axum::Router;
+
+use super::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(dashboard::routes())
+        .merge(token::routes())
+        .merge(controllers::routes())
+        .merge(system::routes())
+        .merge(statistics::routes())
+}
+
+/// Fixed texts shown after a redirect (`?notice=<key>`), so a URL cannot
+/// inject anything into a page.
+pub const NOTICES: &[(&str, &str)] = &[
+    ("token-saved", "Token saved and registered with the cloud."),
+    (
+        "token-pending",
+        "Token saved. The cloud is not reachable yet; the connector keeps trying (see the dashboard).",
+    ),
+    (
+        "token-removed",
+        "Token removed. The connector no longer reports to the cloud.",
+    ),
+    ("controller-added", "Controller added."),
+    ("controller-removed", "Controller removed."),
+    ("api-token-revoked", "API token revoked."),
+    (
+        "cert-accepted",
+        "New controller certificate accepted; reconnecting.",
+    ),
+];

@@ -1,0 +1,106 @@
+//! The system page: version, identity, addresses, and API tokens.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
+use axum::{Form, Router};
+use http::StatusCode;
+use serde::Deserialize;
+
+use crate::connector::status::ApplianceStatus;
+use crate::connector::web::AppState;
+use crate::portal::auth::api_tokens::{self, ApiToken};
+use crate::portal::error::WebError;
+use crate::portal::guard::CurrentSession;
+use crate::portal::layout::{CsrfForm, Layout, NoticeQuery, render};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/system", axum::routing::get(show))
+        .route("/system/api-tokens", post(create_token))
+        .route("/system/api-tokens/{id}/revoke", post(revoke_token))
+}
+
+#[derive(Template)]
+#[template(path = "system.html")]
+struct SystemPage {
+    layout: Layout,
+    status: ApplianceStatus,
+    data_dir: String,
+    tokens: Vec<ApiToken>,
+    /// A token just created: shown this once.
+    new_token: Option<String>,
+    name_error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NewTokenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+async fn page(state: &AppState, csrf: String) -> Result<SystemPage, WebError> {
+    let status = state.appliance.status().await?;
+    let tokens = state.appliance.db.call(|c| api_tokens::list(c)).await?;
+    Ok(SystemPage {
+        layout: Layout::new(state, "System", "system", csrf),
+        status,
+        data_dir: state.appliance.data_dir.display().to_string(),
+        tokens,
+        new_token: None,
+        name_error: None,
+    })
+}
+
+async fn show(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, WebError> {
+    let mut p = page(&state, session.0.csrf_token).await?;
+    p.layout = p.layout.with_notice(&q);
+    Ok(render(&p)?.into_response())
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Form(form): Form<NewTokenForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let name = form.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 64 {
+        let mut p = page(&state, session.0.csrf_token).await?;
+        p.name_error = Some("Enter a name of 1 to 64 characters.".into());
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&p)?).into_response());
+    }
+    let (secret, _) = state
+        .appliance
+        .db
+        .call(move |c| api_tokens::create(c, &name))
+        .await?;
+    let mut p = page(&state, session.0.csrf_token).await?;
+    p.new_token = Some(secret);
+    Ok(render(&p)?.into_response())
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    if !state
+        .appliance
+        .db
+        .call(move |c| api_tokens::revoke(c, id))
+        .await?
+    {
+        return Err(WebError::NotFound);
+    }
+    Ok(Redirect::to("/system?notice=api-token-revoked").into_response())
+}

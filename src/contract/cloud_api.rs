@@ -1,0 +1,199 @@
+//! The connector ⇄ cloud contract (DESIGN.md §3.3), used by both ends:
+//! request and response bodies of `/api/v1` on the cloud, as JSON.
+//!
+//! Changing a field here changes the wire format for both programs at
+//! once; the golden test at the bottom pins the shape of an event batch.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of this contract; members of a group must share it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+pub mod path {
+    pub const REGISTER: &str = "/api/v1/register";
+    pub const CONFIG: &str = "/api/v1/config";
+    pub const CONFIG_CONTROLLERS: &str = "/api/v1/config/controllers";
+    pub const EVENTS: &str = "/api/v1/events";
+    pub const HEARTBEAT: &str = "/api/v1/heartbeat";
+    pub const FIREHOSE: &str = "/api/v1/firehose";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    pub token: String,
+    /// Stable id made at the connector's first boot.
+    pub instance_id: String,
+    pub hostname: String,
+    /// Addresses as the connector sees them on its interfaces.
+    pub addresses: Vec<String>,
+    pub software_version: String,
+    pub protocol_version: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterResponse {
+    pub tenant_id: String,
+    pub tenant_name: String,
+    pub group_id: String,
+    pub group_name: String,
+    /// Bearer credential for every later call.
+    pub credential: String,
+    pub config_version: u64,
+}
+
+/// One controller of a group's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControllerConfig {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub kind: String,
+}
+
+/// The group's configuration: what every member connects to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupConfig {
+    pub version: u64,
+    pub controllers: Vec<ControllerConfig>,
+}
+
+/// A batch of events; retrying the same `batch_id` never counts twice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventBatch {
+    pub batch_id: String,
+    pub events: Vec<WireEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireEvent {
+    /// Hex SHA-256 dedup key (`event::dedup_key`).
+    pub key: String,
+    pub channel: crate::contract::event::Channel,
+    /// The source's key hash.
+    pub source: String,
+    pub msg_type: u8,
+    /// The NMSP body, base64.
+    pub body: String,
+    pub received_at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchAck {
+    pub accepted: usize,
+    /// Events the cloud had not seen from any member.
+    pub new: usize,
+    pub duplicates: usize,
+    /// True when this batch id had been accepted before.
+    pub replayed_batch: bool,
+}
+
+/// What a member reports every few seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub hostname: String,
+    pub addresses: Vec<String>,
+    pub software_version: String,
+    pub protocol_version: u32,
+    pub controllers_active: usize,
+    pub controllers_total: usize,
+    /// Controllers (host:port) this member has an Active session to.
+    pub active_controllers: Vec<String>,
+    pub event_rate: f64,
+    pub events_total: u64,
+    pub spooled_events: u64,
+    pub dropped_events: u64,
+}
+
+/// A member of the group as the cloud sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerState {
+    pub instance_id: String,
+    pub hostname: String,
+    pub addresses: Vec<String>,
+    /// The address the cloud saw the member's requests come from.
+    pub seen_ip: String,
+    pub software_version: String,
+    pub protocol_version: u32,
+    /// "up", "stale" or "down".
+    pub state: String,
+    pub last_heartbeat: i64,
+    pub event_rate: f64,
+    pub compatible: bool,
+    pub is_self: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeartbeatAck {
+    pub peers: Vec<PeerState>,
+    pub config_version: u64,
+    /// False when members run incompatible protocol versions.
+    pub group_compatible: bool,
+}
+
+/// One unique event on the firehose (one NDJSON line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FirehoseEvent {
+    /// Resume after this with `?after=<offset>`.
+    pub offset: i64,
+    pub group_id: String,
+    pub channel: crate::contract::event::Channel,
+    pub source: String,
+    pub msg_type: u8,
+    pub body: String,
+    pub key: String,
+    pub ingested_at_ms: u64,
+}
+
+/// Error bodies of the cloud API, the same shape as the connector's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    pub error: ApiErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::event::Channel;
+
+    #[test]
+    fn event_batch_golden_json() {
+        let batch = EventBatch {
+            batch_id: "b1".into(),
+            events: vec![WireEvent {
+                key: "ab".into(),
+                channel: Channel::Controller,
+                source: "cd".into(),
+                msg_type: 15,
+                body: "AAE=".into(),
+                received_at_ms: 7,
+            }],
+        };
+        let json = serde_json::to_string(&batch).unwrap();
+        assert_eq!(
+            json,
+            r#"{"batch_id":"b1","events":[{"key":"ab","channel":"controller","source":"cd","msg_type":15,"body":"AAE=","received_at_ms":7}]}"#
+        );
+        assert_eq!(serde_json::from_str::<EventBatch>(&json).unwrap(), batch);
+    }
+
+    #[test]
+    fn config_round_trips() {
+        let c = GroupConfig {
+            version: 3,
+            controllers: vec![ControllerConfig {
+                name: "WLC".into(),
+                host: "10.0.0.1".into(),
+                port: 16113,
+                kind: "aireos".into(),
+            }],
+        };
+        let back: GroupConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+    }
+}

@@ -1,0 +1,228 @@
+//! One NMSP link over any byte stream, as both the controller sessions
+//! (connector dials the controller) and the AP channel (APs dial the
+//! connector) run it: framed messages, counters, echo keepalive, dead-peer
+//! detection, and data notifications forwarded as events.
+//!
+//! When the event queue is full the link stops reading (TCP pushes back on
+//! the peer) but keeps its echo timer, and does not count the time it was
+//! not reading against the peer's liveness.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::codec::Framed;
+
+use super::link_stats::LinkStats;
+use crate::contract::event::{Channel, Event};
+use crate::nmsp::{DecodeError, FrameCodec, FrameError, Message, MessageType};
+
+/// Timers of a session; tests shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionTiming {
+    pub connect: Duration,
+    pub handshake: Duration,
+    pub echo_interval: Duration,
+    /// A controller silent this long is dead.
+    pub dead_after: Duration,
+}
+
+impl Default for SessionTiming {
+    fn default() -> Self {
+        SessionTiming {
+            connect: Duration::from_secs(5),
+            handshake: Duration::from_secs(10),
+            echo_interval: Duration::from_secs(15),
+            dead_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a session ended (other than by cancellation).
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+    #[error("connect to {addr} failed: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0} timed out")]
+    Timeout(&'static str),
+    #[error("TLS failed: {0}")]
+    Tls(String),
+    #[error(
+        "the controller refused this connector: its key hash is not on the controller's auth list ({0})"
+    )]
+    Unauthorized(String),
+    #[error(
+        "the controller's certificate changed (new key {observed}); accept it on the controllers page"
+    )]
+    CertChanged { observed: String },
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("no answer from the controller for {0:?}: declared dead")]
+    PeerDead(Duration),
+    #[error("the controller closed the connection")]
+    Closed,
+    #[error("connection lost: {0}")]
+    Io(String),
+    #[error("the connector is shutting down")]
+    Shutdown,
+}
+
+/// A framed NMSP connection and the counters it feeds.
+pub struct NmspLink<S> {
+    conn: Framed<S, FrameCodec>,
+    stats: Arc<LinkStats>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> NmspLink<S> {
+    pub fn new(stream: S, stats: Arc<LinkStats>) -> NmspLink<S> {
+        NmspLink {
+            conn: Framed::new(stream, FrameCodec::new()),
+            stats,
+        }
+    }
+
+    /// The read loop: answers echoes, sends its own on a timer, declares
+    /// the peer dead after `timing.dead_after` of silence, and forwards
+    /// every data notification as an event of `channel` from `source`.
+    pub async fn pump(
+        mut self,
+        channel: Channel,
+        source: Arc<str>,
+        timing: SessionTiming,
+        events: &mpsc::Sender<Event>,
+    ) -> Result<(), SessionError> {
+        let mut tick = tokio::time::interval(timing.echo_interval.min(timing.dead_after / 2));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_rx = Instant::now();
+        let mut last_echo = Instant::now();
+        let mut echo_id: u32 = 0;
+        let mut echo_sent_at: Option<(u32, Instant)> = None;
+        let mut pending: Option<Event> = None;
+        loop {
+            tokio::select! {
+                permit = events.reserve(), if pending.is_some() => {
+                    let permit = permit.map_err(|_| SessionError::Shutdown)?;
+                    if let Some(e) = pending.take() {
+                        permit.send(e);
+                    }
+                    // Time spent waiting on our own queue is not the
+                    // controller's silence.
+                    last_rx = Instant::now();
+                }
+                _ = tick.tick() => {
+                    if pending.is_none() && last_rx.elapsed() >= timing.dead_after {
+                        return Err(SessionError::PeerDead(timing.dead_after));
+                    }
+                    if last_echo.elapsed() >= timing.echo_interval {
+                        echo_id = echo_id.wrapping_add(1);
+                        self.send(Message::EchoRequest { transaction_id: echo_id }).await?;
+                        self.stats.echo_requests_sent.fetch_add(1, Relaxed);
+                        echo_sent_at = Some((echo_id, Instant::now()));
+                        last_echo = Instant::now();
+                    }
+                }
+                msg = self.next_message(), if pending.is_none() => {
+                    last_rx = Instant::now();
+                    match msg? {
+                        Some(Message::EchoResponse { transaction_id }) => {
+                            self.stats.echo_responses_received.fetch_add(1, Relaxed);
+                            if let Some((id, at)) = echo_sent_at
+                                && id == transaction_id
+                            {
+                                self.stats.echo_rtt_us.store(at.elapsed().as_micros() as u64, Relaxed);
+                                echo_sent_at = None;
+                            }
+                        }
+                        Some(Message::EchoRequest { transaction_id }) => {
+                            self.send(Message::EchoResponse { transaction_id }).await?;
+                        }
+                        Some(Message::Notification { msg_type, body, .. }) => {
+                            self.stats.data_in.fetch_add(1, Relaxed);
+                            let event = Event::new(channel, source.clone(), msg_type as u8, body);
+                            match events.try_send(event) {
+                                Ok(()) => {}
+                                Err(mpsc::error::TrySendError::Full(e)) => pending = Some(e),
+                                Err(mpsc::error::TrySendError::Closed(_)) => return Err(SessionError::Shutdown),
+                            }
+                        }
+                        Some(_) | None => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next frame as a message: `None` for a frame that was counted and
+    /// skipped (unknown type, malformed body); an error when the stream
+    /// itself is broken or closed.
+    pub async fn next_message(&mut self) -> Result<Option<Message>, SessionError> {
+        let frame = match self.conn.next().await {
+            Some(Ok(f)) => f,
+            Some(Err(FrameError::Io(e))) if refused_by_peer(&e) => {
+                return Err(SessionError::Unauthorized(e.to_string()));
+            }
+            Some(Err(FrameError::Io(e))) => return Err(SessionError::Io(e.to_string())),
+            Some(Err(e)) => return Err(SessionError::Protocol(e.to_string())),
+            None => return Err(SessionError::Closed),
+        };
+        self.stats
+            .received(frame.msg_type, crate::nmsp::HEADER_LEN + frame.body.len());
+        match Message::decode(&frame) {
+            Ok(m) => Ok(Some(m)),
+            Err(DecodeError::UnsupportedType(t)) => {
+                self.stats.unsupported.fetch_add(1, Relaxed);
+                self.stats
+                    .note_error(format!("skipped a message of unsupported type {t}"));
+                Ok(None)
+            }
+            Err(e) => {
+                self.stats.malformed.fetch_add(1, Relaxed);
+                let kind = MessageType::from_u8(frame.msg_type)
+                    .map(|m| m.name().to_string())
+                    .unwrap_or_default();
+                self.stats
+                    .note_error(format!("skipped a malformed {kind} message: {e}"));
+                Ok(None)
+            }
+        }
+    }
+
+    pub async fn send(&mut self, msg: Message) -> Result<(), SessionError> {
+        let frame = msg.encode();
+        let len = crate::nmsp::HEADER_LEN + frame.body.len();
+        self.conn.send(frame).await.map_err(|e| match e {
+            FrameError::Io(e) => SessionError::Io(e.to_string()),
+            other => SessionError::Protocol(other.to_string()),
+        })?;
+        self.stats.sent(len);
+        Ok(())
+    }
+}
+
+/// True when the controller's TLS stack refused our certificate. With TLS
+/// 1.3 that alert arrives after our side of the handshake is done, so reads
+/// check for it too.
+pub fn refused_by_peer(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| {
+            matches!(
+                r,
+                rustls::Error::AlertReceived(
+                    rustls::AlertDescription::AccessDenied
+                        | rustls::AlertDescription::BadCertificate
+                        | rustls::AlertDescription::CertificateUnknown
+                        | rustls::AlertDescription::UnknownCA
+                )
+            )
+        })
+}

@@ -1,0 +1,216 @@
+//! First-boot setup, login and logout.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use axum_extra::extract::CookieJar;
+use http::StatusCode;
+use serde::Deserialize;
+
+use super::layout::{CsrfForm, Layout, NoticeQuery, render};
+use crate::portal::Portal;
+use crate::portal::auth::{admin, password, random_secret, secrets_equal, sessions, throttle};
+use crate::portal::error::WebError;
+use crate::portal::guard::{
+    ClientIp, CurrentSession, PRELOGIN_COOKIE, SESSION_COOKIE, cookie, removal,
+};
+
+pub fn routes<S: Portal>() -> Router<S> {
+    Router::new()
+        .route("/setup", get(setup_form::<S>).post(setup::<S>))
+        .route("/login", get(login_form::<S>).post(login::<S>))
+        .route("/logout", post(logout::<S>))
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    layout: Layout,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    username: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SetupForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// The pre-login CSRF token: reuse the browser's, or issue one.
+fn prelogin_token(jar: CookieJar) -> (CookieJar, String) {
+    match jar.get(PRELOGIN_COOKIE).map(|c| c.value().to_string()) {
+        Some(t) if !t.is_empty() => (jar, t),
+        _ => {
+            let t = random_secret();
+            (jar.add(cookie(PRELOGIN_COOKIE, t.clone())), t)
+        }
+    }
+}
+
+fn check_prelogin(jar: &CookieJar, submitted: &str) -> Result<(), WebError> {
+    match jar.get(PRELOGIN_COOKIE) {
+        Some(c) if secrets_equal(c.value(), submitted) => Ok(()),
+        _ => Err(WebError::BadCsrf),
+    }
+}
+
+async fn admin_exists<S: Portal>(state: &S) -> Result<bool, WebError> {
+    Ok(state.db().call(|c| admin::exists(c)).await?)
+}
+
+async fn setup_form<S: Portal>(
+    State(state): State<S>,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    if admin_exists(&state).await? {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    let (jar, csrf) = prelogin_token(jar);
+    let page = SetupPage {
+        layout: Layout::new(&state, "Set up", "public", csrf),
+        error: None,
+    };
+    Ok((jar, render(&page)?).into_response())
+}
+
+async fn setup<S: Portal>(
+    State(state): State<S>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    Form(form): Form<SetupForm>,
+) -> Result<Response, WebError> {
+    check_prelogin(&jar, &form.csrf)?;
+    if admin_exists(&state).await? {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    if let Err(msg) = password::check_new(&form.password, &form.confirm) {
+        let page = SetupPage {
+            layout: Layout::new(&state, "Set up", "public", form.csrf),
+            error: Some(msg.to_string()),
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    }
+    let hash = password::hash(form.password)
+        .await
+        .map_err(WebError::internal)?;
+    let created = state.db().call(move |c| admin::create(c, &hash)).await?;
+    if !created {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    tracing::info!(client = %ip, "admin password set at first boot");
+    start_session(&state, jar, &ip).await
+}
+
+async fn login_form<S: Portal>(
+    State(state): State<S>,
+    jar: CookieJar,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, WebError> {
+    let (jar, csrf) = prelogin_token(jar);
+    let page = LoginPage {
+        layout: Layout::new(&state, "Log in", "public", csrf).with_notice(&q),
+        username: admin::USERNAME.to_string(),
+        error: None,
+    };
+    Ok((jar, render(&page)?).into_response())
+}
+
+async fn login<S: Portal>(
+    State(state): State<S>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, WebError> {
+    check_prelogin(&jar, &form.csrf)?;
+    let keys = throttle::keys(&ip, &form.username);
+    let refuse = |state: &S, status: StatusCode, error: String, form: LoginForm| {
+        let page = LoginPage {
+            layout: Layout::new(state, "Log in", "public", form.csrf),
+            username: form.username,
+            error: Some(error),
+        };
+        render(&page).map(|html| (status, html).into_response())
+    };
+    if let Some(wait) = state.throttle().retry_after(&keys) {
+        let err = WebError::Throttled(wait);
+        let mut resp = refuse(&state, StatusCode::TOO_MANY_REQUESTS, err.to_string(), form)?;
+        err.retry_after(&mut resp);
+        return Ok(resp);
+    }
+    let user = form.username.trim().to_string();
+    let stored = state
+        .db()
+        .call(move |c| admin::password_hash(c, &user))
+        .await?;
+    if !password::verify(form.password.clone(), stored).await {
+        state.throttle().failed(&keys);
+        tracing::warn!(client = %ip, "failed login");
+        let msg = "Wrong user name or password.".to_string();
+        return refuse(&state, StatusCode::UNAUTHORIZED, msg, form);
+    }
+    state.throttle().succeeded(&keys);
+    tracing::info!(client = %ip, "admin logged in");
+    start_session(&state, jar, &ip).await
+}
+
+/// Logs the browser in with a brand-new session id (any session it had is
+/// ended), so an id planted before login is worthless after it.
+async fn start_session<S: Portal>(
+    state: &S,
+    jar: CookieJar,
+    ip: &str,
+) -> Result<Response, WebError> {
+    let old = jar
+        .get(SESSION_COOKIE)
+        .map(|c| crate::portal::auth::secret_hash(c.value()));
+    let ip = ip.to_string();
+    let (id, _) = state
+        .db()
+        .call(move |c| {
+            if let Some(old) = old {
+                sessions::delete(c, &old)?;
+            }
+            sessions::create(c, &ip)
+        })
+        .await?;
+    let jar = jar
+        .add(cookie(SESSION_COOKIE, id))
+        .remove(removal(PRELOGIN_COOKIE));
+    Ok((jar, Redirect::to("/")).into_response())
+}
+
+async fn logout<S: Portal>(
+    State(state): State<S>,
+    session: CurrentSession,
+    jar: CookieJar,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let id = session.0.id_hash.clone();
+    state.db().call(move |c| sessions::delete(c, &id)).await?;
+    let jar = jar.remove(removal(SESSION_COOKIE));
+    Ok((jar, Redirect::to("/login?notice=logged-out")).into_response())
+}
