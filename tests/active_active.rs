@@ -6,10 +6,8 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn peer_state(status: &Value, instance: &str) -> Option<String> {
     status["cloud_link"]["peers"]
@@ -58,53 +56,31 @@ async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
     );
     let a_id = sa["instance_id"].as_str().unwrap().to_string();
 
-    let sim = Proc::spawn(Command::new(env!("CARGO_BIN_EXE_wlc-sim")).args([
-        "--listen",
-        "127.0.0.1:0",
-        "--controllers",
-        "3",
-        "--rate",
-        "100",
-        "--limit",
-        "1200",
-        "--wait-for",
-        "2",
-        "--aps",
-        "2",
-        "--connector",
-        &a.ap_addr,
-        "--connector",
-        &b.ap_addr,
-        "--status-listen",
-        "127.0.0.1:0",
-        "--allow",
-        sa["nmsp_key_hash"].as_str().unwrap(),
-        "--allow",
-        sb["nmsp_key_hash"].as_str().unwrap(),
-    ]));
-    let status_url = sim
-        .line_with("status on http://")
-        .await
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .replace("/show/nmsp/status", "/status.json");
-    let mut controllers = Vec::new();
-    for i in 1..=3 {
-        let line = sim.line_with(&format!("wlc-sim-{i} listening on")).await;
-        controllers.push(line.split_whitespace().nth(3).unwrap().to_string());
-    }
+    let sim = SimProc::start(
+        3,
+        &[
+            "--rate",
+            "100",
+            "--limit",
+            "1200",
+            "--wait-for",
+            "2",
+            "--aps",
+            "2",
+            "--connector",
+            &a.ap_addr,
+            "--connector",
+            &b.ap_addr,
+            "--allow",
+            sa["nmsp_key_hash"].as_str().unwrap(),
+            "--allow",
+            sb["nmsp_key_hash"].as_str().unwrap(),
+        ],
+    )
+    .await;
+    let status_url = sim.status_url.clone();
     // Controllers are added on A only; the group's configuration brings them to B.
-    for (i, addr) in controllers.iter().enumerate() {
-        let (host, port) = addr.rsplit_once(':').unwrap();
-        let r = a
-            .post_json(
-                "/api/v1/controllers",
-                json!({"name": format!("WLC {i}"), "host": host, "port": port}),
-            )
-            .await;
-        assert_eq!(r.status(), 201);
-    }
+    a.add_controllers(&sim).await;
     eventually(
         20,
         "both connectors Active on all three controllers",
@@ -234,7 +210,7 @@ async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
     let mut sim = sim;
     let mut cloud_proc = cloud.proc;
     let (mut a, mut b) = (a, b);
-    assert!(sim.term().success());
+    assert!(sim.proc.term().success());
     assert!(a.proc.term().success());
     assert!(b.proc.term().success());
     assert!(cloud_proc.term().success());

@@ -4,65 +4,12 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
 use spaces_connector::contract::token::{TokenSigner, example_claims};
 use spaces_connector::sim::{AuthList, SimController};
-
-struct Connector {
-    _dir: tempfile::TempDir,
-    app: TestAppliance,
-    http: reqwest::Client,
-    api: String,
-}
-
-impl Connector {
-    async fn start(
-        ip: &str,
-        tweak: impl FnOnce(&mut spaces_connector::connector::cli::ServeArgs),
-    ) -> Connector {
-        let dir = tempfile::tempdir().unwrap();
-        let mut args = test_args(ip);
-        tweak(&mut args);
-        let app = TestAppliance::start_args(dir.path(), args).await;
-        let http = app.client();
-        set_up(&http, &app).await;
-        let api = app.api_token();
-        Connector {
-            _dir: dir,
-            app,
-            http,
-            api,
-        }
-    }
-
-    async fn status(&self) -> Value {
-        self.http
-            .get(self.app.at("/api/v1/status"))
-            .bearer_auth(&self.api)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn wait_link(&self, state: &str, secs: u64) -> Value {
-        eventually(secs, &format!("cloud link {state}"), || async {
-            let s = self.status().await;
-            (s["cloud_link"]["status"] == state).then_some(s)
-        })
-        .await
-    }
-
-    async fn add(&self, name: &str, c: &SimController) {
-        self.app.add_sim(&self.http, &self.api, name, c).await;
-    }
-}
 
 fn unique_keys(events: &[Value]) -> usize {
     let mut keys: Vec<&str> = events.iter().map(|e| e["key"].as_str().unwrap()).collect();
@@ -78,7 +25,7 @@ async fn token_registers_config_syncs_and_restart_needs_nothing() {
     let (group, token) = cloud.create_token("HQ connectors").await;
     assert!(token.starts_with("SCT1."));
 
-    let c = Connector::start("127.0.0.41", |_| {}).await;
+    let c = ReadyAppliance::start("127.0.0.41").await;
     let r = paste_token(&c.http, &c.app, &token).await;
     assert_eq!(location(&r), "/token?notice=token-saved");
     let s = c.wait_link("Connected", 10).await;
@@ -116,15 +63,7 @@ async fn token_registers_config_syncs_and_restart_needs_nothing() {
     assert!(page.contains(&c.app.instance_id));
 
     // Restarted, the connector is back without the token being entered again.
-    let dir = c._dir;
-    c.app.stop().await;
-    let app = TestAppliance::start_args(dir.path(), test_args("127.0.0.41")).await;
-    let again = Connector {
-        http: client_for(&app.pin, Arc::new(reqwest::cookie::Jar::default())),
-        api: app.api_token(),
-        app,
-        _dir: dir,
-    };
+    let again = c.restart().await;
     again.wait_link("Connected", 10).await;
     let page = cloud.group_page(&group).await;
     assert_eq!(
@@ -142,7 +81,7 @@ async fn events_reach_the_firehose_exactly_once() {
     let cloud_dir = tempfile::tempdir().unwrap();
     let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.42").await;
     let (group, token) = cloud.create_token("Branch").await;
-    let c = Connector::start("127.0.0.43", |_| {}).await;
+    let c = ReadyAppliance::start("127.0.0.43").await;
     paste_token(&c.http, &c.app, &token).await;
     c.wait_link("Connected", 10).await;
     let auth = AuthList::new([c.app.key_hash()], false);
@@ -202,7 +141,7 @@ async fn cloud_outage_loses_nothing_and_delivers_nothing_twice() {
     let cloud_dir = tempfile::tempdir().unwrap();
     let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.44").await;
     let (_, token) = cloud.create_token("Outage").await;
-    let c = Connector::start("127.0.0.45", |_| {}).await;
+    let c = ReadyAppliance::start("127.0.0.45").await;
     paste_token(&c.http, &c.app, &token).await;
     c.wait_link("Connected", 10).await;
     let auth = AuthList::new([c.app.key_hash()], false);
@@ -248,7 +187,7 @@ async fn spool_cap_drops_are_counted_and_shown() {
     let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.46").await;
     let (_, token) = cloud.create_token("Capped").await;
     let _stopped = cloud.stop().await;
-    let c = Connector::start("127.0.0.47", |a| a.spool_cap_bytes = Some(20_000)).await;
+    let c = ReadyAppliance::start_with("127.0.0.47", |a| a.spool_cap_bytes = Some(20_000)).await;
     let r = paste_token(&c.http, &c.app, &token).await;
     assert_eq!(
         location(&r),
@@ -286,7 +225,7 @@ async fn tampered_foreign_and_wrong_pin_tokens_are_refused() {
     let cloud_dir = tempfile::tempdir().unwrap();
     let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.48").await;
     let (_, good) = cloud.create_token("Real").await;
-    let c = Connector::start("127.0.0.49", |_| {}).await;
+    let c = ReadyAppliance::start("127.0.0.49").await;
 
     // Tampered: one character of the contents changed.
     let mut bytes = good.clone().into_bytes();
@@ -352,7 +291,7 @@ async fn same_instance_from_elsewhere_is_refused_and_incompatible_members_are_fl
     let cloud_dir = tempfile::tempdir().unwrap();
     let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.50").await;
     let (group, token) = cloud.create_token("Pair").await;
-    let c = Connector::start("127.0.0.51", |_| {}).await;
+    let c = ReadyAppliance::start("127.0.0.51").await;
     paste_token(&c.http, &c.app, &token).await;
     c.wait_link("Connected", 10).await;
 

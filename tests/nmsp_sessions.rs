@@ -13,73 +13,13 @@ use serde_json::Value;
 use spaces_connector::sim::{AuthList, SimController};
 use spaces_connector::tls::identity::Identity;
 
-struct Rig {
-    _dir: tempfile::TempDir,
-    app: TestAppliance,
-    http: reqwest::Client,
-    api: String,
-    ip: std::net::IpAddr,
-}
-
-impl Rig {
-    async fn start(ip: &str) -> Rig {
-        let dir = tempfile::tempdir().unwrap();
-        let app = TestAppliance::start_args(dir.path(), test_args(ip)).await;
-        let api = app.api_token();
-        let http = app.client();
-        set_up(&http, &app).await;
-        Rig {
-            _dir: dir,
-            app,
-            http,
-            api,
-            ip: ip.parse().unwrap(),
-        }
-    }
-
-    async fn add(&self, name: &str, c: &SimController) -> i64 {
-        self.app.add_sim(&self.http, &self.api, name, c).await
-    }
-
-    async fn links(&self) -> Vec<Value> {
-        let v: Value = self
-            .http
-            .get(self.app.at("/api/v1/stats"))
-            .bearer_auth(&self.api)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["controller_channel"]["links"].as_array().unwrap().clone()
-    }
-
-    async fn link(&self, id: i64) -> Value {
-        self.links()
-            .await
-            .into_iter()
-            .find(|l| l["id"] == id)
-            .unwrap()
-    }
-
-    /// Waits until controller `id` shows `status`, returning its figures.
-    async fn wait_status(&self, id: i64, status: &str, secs: u64) -> Value {
-        eventually(secs, &format!("controller {id} {status}"), || async {
-            let l = self.link(id).await;
-            (l["status"] == status).then_some(l)
-        })
-        .await
-    }
-}
-
 fn row(c: &SimController, ip: std::net::IpAddr) -> spaces_connector::sim::StatusRow {
     c.status().get(&ip).cloned().unwrap_or_default()
 }
 
 #[tokio::test]
 async fn three_controllers_active_and_counts_agree_exactly() {
-    let rig = Rig::start("127.0.0.21").await;
+    let rig = ReadyAppliance::start("127.0.0.21").await;
     let auth = AuthList::new([rig.app.key_hash()], false);
     let mut sims = Vec::new();
     let mut ids = Vec::new();
@@ -183,7 +123,7 @@ async fn three_controllers_active_and_counts_agree_exactly() {
 
 #[tokio::test]
 async fn restarted_controller_goes_backoff_then_active() {
-    let rig = Rig::start("127.0.0.22").await;
+    let rig = ReadyAppliance::start("127.0.0.22").await;
     let auth = AuthList::new([rig.app.key_hash()], false);
     let mut s = sim_spec(0, auth, 50.0, None);
     s.wait_for = 0;
@@ -207,7 +147,7 @@ async fn restarted_controller_goes_backoff_then_active() {
 
 #[tokio::test]
 async fn connector_not_on_auth_list_is_unauthorized_and_refused() {
-    let rig = Rig::start("127.0.0.23").await;
+    let rig = ReadyAppliance::start("127.0.0.23").await;
     let auth = AuthList::new(Vec::<String>::new(), false);
     let sim = SimController::start(sim_spec(0, auth.clone(), 10.0, None))
         .await
@@ -236,7 +176,7 @@ async fn connector_not_on_auth_list_is_unauthorized_and_refused() {
 
 #[tokio::test]
 async fn changed_controller_certificate_stops_until_accepted() {
-    let rig = Rig::start("127.0.0.24").await;
+    let rig = ReadyAppliance::start("127.0.0.24").await;
     let auth = AuthList::new([rig.app.key_hash()], false);
     let mut s = sim_spec(0, auth, 10.0, None);
     s.wait_for = 0;
@@ -271,7 +211,7 @@ async fn changed_controller_certificate_stops_until_accepted() {
 
 #[tokio::test]
 async fn controller_that_stops_answering_is_declared_dead() {
-    let rig = Rig::start("127.0.0.25").await;
+    let rig = ReadyAppliance::start("127.0.0.25").await;
     let auth = AuthList::new([rig.app.key_hash()], false);
     let mut s = sim_spec(0, auth, 0.0, None);
     s.wait_for = 0;
@@ -294,7 +234,7 @@ async fn controller_that_stops_answering_is_declared_dead() {
 
 #[tokio::test]
 async fn malformed_frames_are_skipped_or_close_only_their_session() {
-    let rig = Rig::start("127.0.0.26").await;
+    let rig = ReadyAppliance::start("127.0.0.26").await;
     let auth = AuthList::new([rig.app.key_hash()], false);
     let bad = SimController::start(sim_spec(0, auth.clone(), 20.0, None))
         .await
@@ -359,7 +299,7 @@ async fn malformed_frames_are_skipped_or_close_only_their_session() {
 
 #[tokio::test]
 async fn removing_a_controller_in_the_ui_ends_its_session_at_once() {
-    let rig = Rig::start("127.0.0.27").await;
+    let rig = ReadyAppliance::start("127.0.0.27").await;
     let auth = AuthList::new([rig.app.key_hash()], false);
     let sim = SimController::start(sim_spec(0, auth, 10.0, None))
         .await

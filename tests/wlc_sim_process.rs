@@ -5,46 +5,15 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[tokio::test]
 async fn wlc_sim_status_matches_the_connectors_counters() {
-    let mut sim = Proc::spawn(Command::new(env!("CARGO_BIN_EXE_wlc-sim")).args([
-        "--listen",
-        "127.0.0.1:0",
-        "--controllers",
-        "3",
-        "--allow-any",
-        "--rate",
-        "50",
-        "--status-listen",
-        "127.0.0.1:0",
-        "--seed",
-        "7",
-    ]));
+    let mut sim = SimProc::start(3, &["--allow-any", "--rate", "50", "--seed", "7"]).await;
     let dir = tempfile::tempdir().unwrap();
     let mut c = ConnectorProc::start(dir.path(), "127.0.0.30", 0, 0).await;
-    let status_line = sim.line_with("status on http://").await;
-    let status_url = status_line
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .replace("/show/nmsp/status", "/status.json");
-    for i in 1..=3 {
-        let l = sim.line_with(&format!("wlc-sim-{i} listening on")).await;
-        let addr = l.split_whitespace().nth(3).unwrap().to_string();
-        let (host, port) = addr.rsplit_once(':').unwrap();
-        let r = c
-            .post_json(
-                "/api/v1/controllers",
-                json!({"name": format!("WLC {i}"), "host": host, "port": port}),
-            )
-            .await;
-        assert_eq!(r.status(), 201);
-    }
+    c.add_controllers(&sim).await;
     eventually(
         20,
         "all three Active and echo counters equal on both sides",
@@ -52,7 +21,7 @@ async fn wlc_sim_status_matches_the_connectors_counters() {
             let stats = c.get_json("/api/v1/stats").await;
             let sims: Value = c
                 .http
-                .get(&status_url)
+                .get(&sim.status_url)
                 .send()
                 .await
                 .ok()?
@@ -84,8 +53,8 @@ async fn wlc_sim_status_matches_the_connectors_counters() {
     // Stop the connector first: the simulator's exit table shows it Inactive
     // with the final counters.
     assert!(c.proc.term().success());
-    assert!(sim.term().success());
-    let out = sim.lines.lock().unwrap().join("\n");
+    assert!(sim.proc.term().success());
+    let out = sim.proc.lines.lock().unwrap().join("\n");
     assert!(
         out.contains("MSE IP Address   Tx Echo Resp  Rx Echo Req"),
         "{out}"

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use spaces_connector::connector::cli::ServeArgs;
 use spaces_connector::connector::service::Service;
+use spaces_connector::sim::SimController;
 use spaces_connector::tls::pin::PinnedKey;
 use tokio_util::sync::CancellationToken;
 
@@ -320,4 +321,109 @@ pub async fn paste_token(
 ) -> reqwest::Response {
     let url = app.at("/token");
     submit(c, &url, &url, &[("token", token)]).await
+}
+
+/// An in-process appliance on its own loopback address, set up (admin
+/// password, API token) and ready for API calls: what most tests start with.
+pub struct ReadyAppliance {
+    _dir: tempfile::TempDir,
+    pub app: TestAppliance,
+    pub http: reqwest::Client,
+    pub api: String,
+    pub ip: std::net::IpAddr,
+}
+
+impl ReadyAppliance {
+    pub async fn start(ip: &str) -> ReadyAppliance {
+        ReadyAppliance::start_with(ip, |_| {}).await
+    }
+
+    /// Starts with options changed by `tweak` (a spool cap, say).
+    pub async fn start_with(ip: &str, tweak: impl FnOnce(&mut ServeArgs)) -> ReadyAppliance {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = test_args(ip);
+        tweak(&mut args);
+        let app = TestAppliance::start_args(dir.path(), args).await;
+        let http = app.client();
+        set_up(&http, &app).await;
+        let api = app.api_token();
+        ReadyAppliance {
+            _dir: dir,
+            app,
+            http,
+            api,
+            ip: ip.parse().unwrap(),
+        }
+    }
+
+    /// Stops and starts it again on the same state file and address (with
+    /// the default test options); the API token is a new one.
+    pub async fn restart(self) -> ReadyAppliance {
+        let ReadyAppliance { _dir, app, ip, .. } = self;
+        app.stop().await;
+        let app = TestAppliance::start_args(_dir.path(), test_args(&ip.to_string())).await;
+        let http = app.client();
+        let api = app.api_token();
+        ReadyAppliance {
+            _dir,
+            app,
+            http,
+            api,
+            ip,
+        }
+    }
+
+    /// `GET` an API path with the bearer token, as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.http
+            .get(self.app.at(path))
+            .bearer_auth(&self.api)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Adds a simulated controller through the API; returns its id.
+    pub async fn add(&self, name: &str, c: &SimController) -> i64 {
+        self.app.add_sim(&self.http, &self.api, name, c).await
+    }
+
+    pub async fn status(&self) -> serde_json::Value {
+        self.get_json("/api/v1/status").await
+    }
+
+    /// Waits until the cloud link shows `state`, returning the status.
+    pub async fn wait_link(&self, state: &str, secs: u64) -> serde_json::Value {
+        eventually(secs, &format!("cloud link {state}"), || async {
+            let s = self.status().await;
+            (s["cloud_link"]["status"] == state).then_some(s)
+        })
+        .await
+    }
+
+    /// The Controller Channel's links as `/api/v1/stats` shows them.
+    pub async fn links(&self) -> Vec<serde_json::Value> {
+        let v = self.get_json("/api/v1/stats").await;
+        v["controller_channel"]["links"].as_array().unwrap().clone()
+    }
+
+    pub async fn link(&self, id: i64) -> serde_json::Value {
+        self.links()
+            .await
+            .into_iter()
+            .find(|l| l["id"] == id)
+            .unwrap()
+    }
+
+    /// Waits until controller `id` shows `status`, returning its figures.
+    pub async fn wait_status(&self, id: i64, status: &str, secs: u64) -> serde_json::Value {
+        eventually(secs, &format!("controller {id} {status}"), || async {
+            let l = self.link(id).await;
+            (l["status"] == status).then_some(l)
+        })
+        .await
+    }
 }

@@ -270,3 +270,57 @@ impl CloudProc {
         }
     }
 }
+
+/// A `wlc-sim` process with `n` controllers on 127.0.0.1 (port 0 each) and
+/// its status endpoint, plus whatever `extra` options a test adds.
+pub struct SimProc {
+    pub proc: Proc,
+    /// `host:port` of each controller, in order.
+    pub controllers: Vec<String>,
+    /// The JSON form of `show nmsp status` for every controller.
+    pub status_url: String,
+}
+
+impl SimProc {
+    pub async fn start(n: usize, extra: &[&str]) -> SimProc {
+        let proc = Proc::spawn(
+            Command::new(env!("CARGO_BIN_EXE_wlc-sim"))
+                .args(["--listen", "127.0.0.1:0", "--controllers", &n.to_string()])
+                .args(["--status-listen", "127.0.0.1:0"])
+                .args(extra),
+        );
+        let status_url = proc
+            .line_with("status on http://")
+            .await
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .replace("/show/nmsp/status", "/status.json");
+        let mut controllers = Vec::new();
+        for i in 1..=n {
+            let line = proc.line_with(&format!("wlc-sim-{i} listening on")).await;
+            controllers.push(line.split_whitespace().nth(3).unwrap().to_string());
+        }
+        SimProc {
+            proc,
+            controllers,
+            status_url,
+        }
+    }
+}
+
+impl ConnectorProc {
+    /// Adds every controller of `sim` through the API, as "WLC 1", "WLC 2"….
+    pub async fn add_controllers(&self, sim: &SimProc) {
+        for (i, addr) in sim.controllers.iter().enumerate() {
+            let (host, port) = addr.rsplit_once(':').unwrap();
+            let r = self
+                .post_json(
+                    "/api/v1/controllers",
+                    serde_json::json!({"name": format!("WLC {}", i + 1), "host": host, "port": port}),
+                )
+                .await;
+            assert_eq!(r.status(), 201, "controller {addr} added");
+        }
+    }
+}
