@@ -58,7 +58,10 @@ async fn change<S: Portal>(
         .db()
         .call(|c| admin::password_hash(c, admin::USERNAME))
         .await?;
-    let problem = if !password::verify(form.current, stored).await {
+    let verified = password::verify(form.current, stored)
+        .await
+        .map_err(|_| WebError::Throttled(std::time::Duration::from_secs(1)))?;
+    let problem = if !verified {
         Some("The current password is wrong.")
     } else {
         password::check_new(&form.password, &form.confirm).err()

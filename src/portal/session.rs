@@ -17,6 +17,9 @@ use crate::portal::guard::{
     ClientIp, CurrentSession, PRELOGIN_COOKIE, SESSION_COOKIE, cookie, removal,
 };
 
+/// When every password check is busy, come back after this.
+const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub fn routes<S: Portal>() -> Router<S> {
     Router::new()
         .route("/setup", get(setup_form::<S>).post(setup::<S>))
@@ -145,33 +148,49 @@ async fn login<S: Portal>(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, WebError> {
     check_prelogin(&jar, &form.csrf)?;
-    let keys = throttle::keys(&ip, &form.username);
-    let refuse = |state: &S, status: StatusCode, error: String, form: LoginForm| {
+    let refuse = |state: &S, err: WebError, form: LoginForm| {
         let page = LoginPage {
             layout: Layout::new(state, "Log in", "public", form.csrf),
             username: form.username,
-            error: Some(error),
+            error: Some(err.to_string()),
         };
-        render(&page).map(|html| (status, html).into_response())
-    };
-    if let Some(wait) = state.throttle().retry_after(&keys) {
-        let err = WebError::Throttled(wait);
-        let mut resp = refuse(&state, StatusCode::TOO_MANY_REQUESTS, err.to_string(), form)?;
+        let status = match err {
+            WebError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        let mut resp = (status, render(&page)?).into_response();
         err.retry_after(&mut resp);
-        return Ok(resp);
-    }
-    let user = form.username.trim().to_string();
+        Ok(resp)
+    };
+    // The slot is taken before the password is checked: parallel attempts
+    // count as failures until their verdict is in.
+    let attempt = match state.throttle().begin(throttle::keys(&ip, &form.username)) {
+        Ok(a) => a,
+        Err(wait) => return refuse(&state, WebError::Throttled(wait), form),
+    };
+    let user = throttle::normalise_user(&form.username);
     let stored = state
         .db()
         .call(move |c| admin::password_hash(c, &user))
         .await?;
-    if !password::verify(form.password.clone(), stored).await {
-        state.throttle().failed(&keys);
-        tracing::warn!(client = %ip, "failed login");
-        let msg = "Wrong user name or password.".to_string();
-        return refuse(&state, StatusCode::UNAUTHORIZED, msg, form);
+    match password::verify(form.password.clone(), stored).await {
+        Ok(true) => {}
+        Ok(false) => {
+            attempt.failed();
+            tracing::warn!(client = %ip, "failed login");
+            return refuse(
+                &state,
+                WebError::Refused("Wrong user name or password.".into()),
+                form,
+            );
+        }
+        Err(password::Busy) => {
+            // Not the client's fault: its slot is given back uncounted.
+            drop(attempt);
+            return refuse(&state, WebError::Throttled(BUSY_RETRY), form);
+        }
     }
-    state.throttle().succeeded(&keys);
+    attempt.succeeded();
     tracing::info!(client = %ip, "admin logged in");
     start_session(&state, jar, &ip).await
 }

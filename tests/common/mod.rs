@@ -185,6 +185,18 @@ pub fn client_for(pin: &str, jar: Arc<reqwest::cookie::Jar>) -> reqwest::Client 
         .unwrap()
 }
 
+/// Like [`client_for`], with its own cookie jar, connecting from the local
+/// address `source` (another "client machine" on loopback).
+pub fn client_from(pin: &str, source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(PinnedKey::client_config(pin))
+        .cookie_store(true)
+        .local_address(source.parse::<std::net::IpAddr>().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 /// The value of the first `name="csrf"` hidden field of a page.
 pub fn csrf_of(html: &str) -> String {
     let marker = "name=\"csrf\" value=\"";

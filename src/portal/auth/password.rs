@@ -1,8 +1,17 @@
-//! Password hashing with argon2id, always off the async runtime.
+//! Password hashing with argon2id, always off the async runtime, and never
+//! more than [`MAX_CONCURRENT`] at once: each costs 19 MiB and a core, so
+//! a flood of logins must not turn into a flood of argon2 runs.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use std::sync::LazyLock;
+
+use tokio::sync::Semaphore;
+
+/// Password hashes computed at the same time, at most (login, setup and
+/// password change together).
+pub const MAX_CONCURRENT: usize = 2;
+static SLOTS: Semaphore = Semaphore::const_new(MAX_CONCURRENT);
 
 /// Shortest password accepted for the admin account.
 pub const MIN_LENGTH: usize = 10;
@@ -20,6 +29,11 @@ pub enum PasswordError {
     #[error("hashing task failed")]
     Task,
 }
+
+/// Every verification slot is taken: try again shortly.
+#[derive(Debug, thiserror::Error)]
+#[error("too many password checks at once")]
+pub struct Busy;
 
 /// Checks a new password and its confirmation; the message is for the form.
 pub fn check_new(password: &str, confirm: &str) -> Result<(), &'static str> {
@@ -45,16 +59,19 @@ fn hash_blocking(password: &str) -> Result<String, PasswordError> {
 
 /// Hashes a password (argon2id, default parameters) on the blocking pool.
 pub async fn hash(password: String) -> Result<String, PasswordError> {
+    let _slot = SLOTS.acquire().await.map_err(|_| PasswordError::Task)?;
     tokio::task::spawn_blocking(move || hash_blocking(&password))
         .await
         .map_err(|_| PasswordError::Task)?
 }
 
 /// Verifies `password` against `stored`, or against a dummy hash when there
-/// is no such user, so both cases take the same time.
-pub async fn verify(password: String, stored: Option<String>) -> bool {
+/// is no such user, so both cases take the same time. Refused at once
+/// when [`MAX_CONCURRENT`] checks are already running.
+pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Busy> {
+    let _slot = SLOTS.try_acquire().map_err(|_| Busy)?;
     let known = stored.is_some();
-    tokio::task::spawn_blocking(move || {
+    Ok(tokio::task::spawn_blocking(move || {
         let hash = stored.unwrap_or_else(|| DUMMY_HASH.clone());
         let ok = PasswordHash::new(&hash)
             .map(|parsed| {
@@ -66,7 +83,7 @@ pub async fn verify(password: String, stored: Option<String>) -> bool {
         ok && known
     })
     .await
-    .unwrap_or(false)
+    .unwrap_or(false))
 }
 
 /// Warms the dummy hash so the first unknown-user login is not faster.
@@ -82,9 +99,17 @@ mod tests {
     async fn hash_and_verify() {
         let h = hash("correct horse battery".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify("correct horse battery".into(), Some(h.clone())).await);
-        assert!(!verify("wrong".into(), Some(h)).await);
-        assert!(!verify("dummy password never used".into(), None).await);
+        assert!(
+            verify("correct horse battery".into(), Some(h.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(!verify("wrong".into(), Some(h)).await.unwrap());
+        assert!(
+            !verify("dummy password never used".into(), None)
+                .await
+                .unwrap()
+        );
     }
 
     #[test]

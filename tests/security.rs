@@ -1,0 +1,103 @@
+//! Attacks an outsider on the same network could run, each reproduced
+//! against a real appliance on its own loopback addresses: every test here
+//! failed on the build before the fixes (see the "Safe to expose on a
+//! network" issue) and passes only with them.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+
+/// A wrong-password login from `client`: the status it got.
+async fn wrong_login(client: reqwest::Client, base: String, user: &'static str) -> u16 {
+    let login = format!("{base}/login");
+    submit(
+        &client,
+        &login,
+        &login,
+        &[("username", user), ("password", "not the password")],
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
+#[tokio::test]
+async fn parallel_logins_cannot_outrun_the_throttle() {
+    let (_dir, app, c) = fresh("127.0.0.70").await;
+    set_up(&c, &app).await;
+    // 6 client addresses, 8 parallel attempts each: before the fix each
+    // attempt was verified (argon2, 19 MiB) before the first verdict.
+    let mut attempts = Vec::new();
+    for a in 0..6 {
+        let source = format!("127.0.1.{}", 10 + a);
+        for _ in 0..8 {
+            let client = client_from(&app.pin, &source);
+            attempts.push(tokio::spawn(wrong_login(client, app.url.clone(), "admin")));
+        }
+    }
+    let mut by_status = BTreeMap::<u16, usize>::new();
+    for a in attempts {
+        *by_status.entry(a.await.unwrap()).or_default() += 1;
+    }
+    let verified = by_status.get(&401).copied().unwrap_or(0);
+    // One user name: its three free attempts are all there is, whichever
+    // addresses they came from.
+    assert!(verified <= 3, "verified {verified}: {by_status:?}");
+    assert_eq!(verified + by_status.get(&429).copied().unwrap_or(0), 48);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_user_name_is_locked_however_it_is_spelled() {
+    let (_dir, app, c) = fresh("127.0.0.71").await;
+    set_up(&c, &app).await;
+    for source in ["127.0.1.20", "127.0.1.21", "127.0.1.22"] {
+        let client = client_from(&app.pin, source);
+        assert_eq!(wrong_login(client, app.url.clone(), "admin").await, 401);
+    }
+    // Locked as "admin"; " Admin " from a fresh address is the same user.
+    let client = client_from(&app.pin, "127.0.1.23");
+    let login = format!("{}/login", app.url);
+    let r = submit(
+        &client,
+        &login,
+        &login,
+        &[("username", " Admin "), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(r.status(), 429, "the lock holds for another spelling");
+    assert!(r.headers().contains_key("retry-after"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_spray_of_user_names_cannot_run_argon2_in_parallel() {
+    let (_dir, app, c) = fresh("127.0.0.72").await;
+    set_up(&c, &app).await;
+    // Unknown users are verified against a dummy hash (same cost): each name
+    // is a new throttle key, so only the global cap stands in the way.
+    const NAMES: [&str; 12] = [
+        "u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8", "u9", "u10", "u11",
+    ];
+    let attempts: Vec<_> = NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let client = client_from(&app.pin, &format!("127.0.1.{}", 40 + i));
+            tokio::spawn(wrong_login(client, app.url.clone(), name))
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for a in attempts {
+        statuses.push(a.await.unwrap());
+    }
+    let busy = statuses.iter().filter(|s| **s == 429).count();
+    assert!(busy > 0, "some attempts were refused as busy: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    app.stop().await;
+}
