@@ -105,7 +105,7 @@ impl LoginThrottle {
                     let delay = BASE_DELAY.saturating_mul(1 << doublings).min(MAX_DELAY);
                     e.locked_until = Some(now + delay);
                 }
-            } else if e.in_flight == 0 {
+            } else if e.in_flight == 0 && e.failures == 0 {
                 entries.remove(key);
             }
         }
