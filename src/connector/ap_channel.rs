@@ -9,18 +9,23 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::connector::stats::{ChannelSnapshot, ChannelStats, LinkStatus};
-use crate::contract::event::{Channel, Event};
+use crate::contract::event::Channel;
 use crate::nmsp::link::{NmspLink, SessionError, SessionTiming};
-use crate::nmsp::{Message, PROTOCOL_VERSION, Service};
+use crate::nmsp::queue::{EventQueue, SourceQueue};
+use crate::nmsp::{FrameCodec, Message, PROTOCOL_VERSION, Service};
 use crate::tls::client_auth::AuthList;
 use crate::tls::identity::{Identity, crypto_provider};
 use crate::tls::pin::cert_spki_sha256;
+
+/// The largest frame body an AP may send: BLE/IoT reports are small, and
+/// a lower bound than a controller's 64 KiB bounds what a rogue AP can make
+/// the connector buffer.
+pub const AP_MAX_BODY: usize = 8 * 1024;
 
 struct KnownAp {
     id: i64,
@@ -40,7 +45,7 @@ impl ApChannel {
         addr: SocketAddr,
         identity: &Identity,
         timing: SessionTiming,
-        events: mpsc::Sender<Event>,
+        events: EventQueue,
         shutdown: CancellationToken,
         tasks: &TaskTracker,
     ) -> std::io::Result<(Arc<ApChannel>, SocketAddr)> {
@@ -76,7 +81,7 @@ impl ApChannel {
                 let (me, acceptor, events, stop) = (
                     me.clone(),
                     acceptor.clone(),
-                    events.clone(),
+                    events.for_source(),
                     shutdown.clone(),
                 );
                 inner.spawn(async move {
@@ -121,7 +126,7 @@ impl ApChannel {
         peer: SocketAddr,
         acceptor: TlsAcceptor,
         timing: SessionTiming,
-        events: mpsc::Sender<Event>,
+        events: SourceQueue,
     ) -> Result<(), SessionError> {
         let _ = tcp.set_nodelay(true);
         let tls = tokio::time::timeout(timing.handshake, acceptor.accept(tcp))
@@ -137,7 +142,8 @@ impl ApChannel {
             .ok_or_else(|| SessionError::Tls("the AP presented no certificate".into()))?;
         let id = self.register(&hash, peer.ip().to_string());
         let stats = self.stats.link(id);
-        let mut link = NmspLink::new(tls, stats.clone());
+        let mut link =
+            NmspLink::with_codec(tls, stats.clone(), FrameCodec::with_max_body(AP_MAX_BODY));
         let hello = tokio::time::timeout(timing.handshake, async {
             loop {
                 if let Some(Message::Capability { .. }) = link.next_message().await? {

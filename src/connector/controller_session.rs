@@ -9,16 +9,16 @@ use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::connector::stats::LinkStats;
-use crate::contract::event::{Channel, Event};
+use crate::contract::event::Channel;
 use crate::nmsp::link::{NmspLink, refused_by_peer};
 pub use crate::nmsp::link::{SessionError, SessionTiming};
+use crate::nmsp::queue::SourceQueue;
 use crate::nmsp::{Message, PROTOCOL_VERSION, Service};
 use crate::tls::identity::Identity;
 use crate::tls::pin::PinnedKey;
@@ -37,7 +37,7 @@ pub struct ControllerSession {
     pub identity: Arc<Identity>,
     pub timing: SessionTiming,
     pub stats: Arc<LinkStats>,
-    pub events: mpsc::Sender<Event>,
+    pub events: SourceQueue,
     pub cancel: CancellationToken,
 }
 

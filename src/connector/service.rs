@@ -16,14 +16,11 @@ use crate::connector::controller_session::SessionTiming;
 use crate::connector::stats::ChannelStats;
 use crate::connector::supervisor::Supervisor;
 use crate::connector::web::AppState;
+use crate::nmsp::queue::{self, EventQueue};
 use crate::portal::Assets;
 use crate::portal::auth::sessions::{self, SessionPolicy};
 use crate::portal::auth::throttle::LoginThrottle;
 use crate::portal::server::WebServer;
-use tokio::sync::mpsc;
-
-/// Events queued between the controller sessions and the uplink.
-const EVENT_QUEUE: usize = 65_536;
 
 /// A started appliance.
 pub struct Service {
@@ -53,7 +50,8 @@ impl Service {
             absolute: Duration::from_secs(args.session_max_secs.max(1)),
         };
         let controller_stats = Arc::new(ChannelStats::default());
-        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let (events_tx, events_rx) =
+            EventQueue::new(queue::DEFAULT_TOTAL_BYTES, queue::DEFAULT_SOURCE_BYTES);
         let tasks = TaskTracker::new();
         let timing = SessionTiming {
             echo_interval: Duration::from_millis(args.echo_interval_ms.max(10)),
@@ -92,6 +90,7 @@ impl Service {
         let flush = CancellationToken::new();
         let limits = BatchLimits {
             max_events: 2000,
+            max_bytes: uplink::MAX_BATCH_BYTES,
             max_delay: Duration::from_millis(50),
             spool_cap_bytes: args
                 .spool_cap_bytes

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -22,8 +22,8 @@ use tokio_util::task::TaskTracker;
 use crate::connector::controller_session::{ControllerSession, SessionError, SessionTiming};
 use crate::connector::controllers::{self, Controller};
 use crate::connector::stats::{ChannelStats, LinkStatus};
-use crate::contract::event::Event;
 use crate::db::Db;
+use crate::nmsp::queue::EventQueue;
 use crate::tls::identity::Identity;
 
 /// A session that lived this long resets the backoff.
@@ -43,7 +43,7 @@ struct Inner {
     identity: Arc<Identity>,
     timing: SessionTiming,
     stats: Arc<ChannelStats>,
-    events: mpsc::Sender<Event>,
+    events: EventQueue,
     running: Mutex<HashMap<i64, Running>>,
     poke: Notify,
     tasks: TaskTracker,
@@ -64,7 +64,7 @@ impl Supervisor {
         identity: Arc<Identity>,
         timing: SessionTiming,
         stats: Arc<ChannelStats>,
-        events: mpsc::Sender<Event>,
+        events: EventQueue,
         shutdown: CancellationToken,
     ) -> Supervisor {
         let sup = Supervisor {
@@ -191,7 +191,7 @@ async fn supervise(inner: Arc<Inner>, controller: Controller, cancel: Cancellati
             identity: inner.identity.clone(),
             timing: inner.timing,
             stats: stats.clone(),
-            events: inner.events.clone(),
+            events: inner.events.for_source(),
             cancel: cancel.clone(),
         };
         let db = inner.db.clone();

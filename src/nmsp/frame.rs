@@ -44,21 +44,40 @@ impl Frame {
 pub enum FrameError {
     #[error("frame has unknown flag bits set (flags = {flags:#04x})")]
     UnknownFlags { flags: u8 },
-    #[error("frame body of {len} bytes exceeds the maximum of {MAX_BODY_LEN}")]
-    BodyTooLarge { len: usize },
+    #[error("frame body of {len} bytes exceeds the maximum of {max}")]
+    BodyTooLarge { len: usize, max: usize },
     /// Required by `Encoder`/`Decoder` so transport errors share one type.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// Stateless: all state lives in the caller's buffer, so the codec can be
-/// recreated or shared freely.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FrameCodec;
+/// All state lives in the caller's buffer, so the codec can be recreated
+/// or shared freely. Its one setting is the largest body a channel accepts
+/// (a smaller one for the AP channel bounds what an AP can make us buffer).
+#[derive(Debug, Clone, Copy)]
+pub struct FrameCodec {
+    max_body: usize,
+}
+
+impl Default for FrameCodec {
+    fn default() -> Self {
+        FrameCodec {
+            max_body: MAX_BODY_LEN,
+        }
+    }
+}
 
 impl FrameCodec {
     pub fn new() -> Self {
-        FrameCodec
+        FrameCodec::default()
+    }
+
+    /// A codec that refuses (as `BodyTooLarge`) a frame announcing a body
+    /// over `max_body` bytes, before buffering any of it.
+    pub fn with_max_body(max_body: usize) -> Self {
+        FrameCodec {
+            max_body: max_body.min(MAX_BODY_LEN),
+        }
     }
 }
 
@@ -83,6 +102,12 @@ impl Decoder for FrameCodec {
             return Ok(None);
         }
         let body_len = usize::from(u16::from_be_bytes([src[2], src[3]]));
+        if body_len > self.max_body {
+            return Err(FrameError::BodyTooLarge {
+                len: body_len,
+                max: self.max_body,
+            });
+        }
         let frame_len = HEADER_LEN + body_len;
         if src.len() < frame_len {
             // Bounded by the u16 length: at most HEADER_LEN + 65535 bytes.
@@ -108,7 +133,13 @@ impl Encoder<Frame> for FrameCodec {
         // Never send what our own decoder would refuse.
         check_flags(frame.flags)?;
         let len = frame.body.len();
-        let wire_len = u16::try_from(len).map_err(|_| FrameError::BodyTooLarge { len })?;
+        if len > self.max_body {
+            return Err(FrameError::BodyTooLarge {
+                len,
+                max: self.max_body,
+            });
+        }
+        let wire_len = len as u16;
         dst.reserve(HEADER_LEN + len);
         dst.put_u8(frame.msg_type);
         dst.put_u8(frame.flags);
@@ -136,7 +167,7 @@ mod tests {
     fn encode_decode_round_trip() {
         let frame = Frame::new(42, Bytes::from_static(b"\x00\x01\x00\x01\xff"));
         let mut buf = BytesMut::new();
-        FrameCodec.encode(frame.clone(), &mut buf).unwrap();
+        FrameCodec::new().encode(frame.clone(), &mut buf).unwrap();
         assert_eq!(&buf[..], b"\x2a\x00\x00\x05\x00\x01\x00\x01\xff");
         assert_eq!(decode_all(&buf), vec![frame]);
     }
@@ -154,9 +185,28 @@ mod tests {
     }
 
     #[test]
+    fn a_channel_limit_refuses_larger_frames_from_the_header_alone() {
+        let mut buf = BytesMut::from(&b"\x0f\x00\x10\x01"[..]);
+        let err = FrameCodec::with_max_body(4096)
+            .decode(&mut buf)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            FrameError::BodyTooLarge {
+                len: 4097,
+                max: 4096
+            }
+        ));
+        assert!(
+            buf.capacity() < 4096,
+            "nothing reserved for the refused body"
+        );
+    }
+
+    #[test]
     fn unknown_flags_rejected_as_soon_as_seen() {
         let mut buf = BytesMut::from(&b"\x01\x80"[..]);
-        let err = FrameCodec.decode(&mut buf).unwrap_err();
+        let err = FrameCodec::new().decode(&mut buf).unwrap_err();
         assert!(matches!(err, FrameError::UnknownFlags { flags: 0x80 }));
     }
 
@@ -169,17 +219,17 @@ mod tests {
             body: Bytes::new(),
         };
         assert!(matches!(
-            FrameCodec.encode(flagged, &mut buf),
+            FrameCodec::new().encode(flagged, &mut buf),
             Err(FrameError::UnknownFlags { flags: 1 })
         ));
         let big = Frame::new(1, Bytes::from(vec![0u8; MAX_BODY_LEN + 1]));
         assert!(matches!(
-            FrameCodec.encode(big, &mut buf),
-            Err(FrameError::BodyTooLarge { len }) if len == MAX_BODY_LEN + 1
+            FrameCodec::new().encode(big, &mut buf),
+            Err(FrameError::BodyTooLarge { len, .. }) if len == MAX_BODY_LEN + 1
         ));
         assert!(buf.is_empty(), "a failed encode must not write anything");
         let max = Frame::new(1, Bytes::from(vec![7u8; MAX_BODY_LEN]));
-        FrameCodec.encode(max.clone(), &mut buf).unwrap();
+        FrameCodec::new().encode(max.clone(), &mut buf).unwrap();
         assert_eq!(decode_all(&buf), vec![max]);
     }
 
@@ -207,7 +257,7 @@ mod tests {
         let mut wire = vec![0x01, 0x00, 0xff, 0xff];
         wire.extend_from_slice(&[0u8; 6]);
         let mut buf = BytesMut::from(&wire[..]);
-        assert!(FrameCodec.decode(&mut buf).unwrap().is_none());
+        assert!(FrameCodec::new().decode(&mut buf).unwrap().is_none());
         assert_eq!(buf.len(), 10, "nothing consumed while waiting");
         assert!(buf.capacity() >= HEADER_LEN + MAX_BODY_LEN);
         assert!(

@@ -3,9 +3,9 @@
 //! connector) run it: framed messages, counters, echo keepalive, dead-peer
 //! detection, and data notifications forwarded as events.
 //!
-//! When the event queue is full the link stops reading (TCP pushes back on
-//! the peer) but keeps its echo timer, and does not count the time it was
-//! not reading against the peer's liveness.
+//! When its share of the event queue is full the link stops reading (TCP
+//! pushes back on the peer) but keeps its echo timer, and does not count
+//! the time it was not reading against the peer's liveness.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
 
 use super::link_stats::LinkStats;
+use super::queue::{self, SourceQueue};
 use crate::contract::event::{Channel, Event};
 use crate::nmsp::{DecodeError, FrameCodec, FrameError, Message, MessageType};
 
@@ -84,51 +84,61 @@ pub struct NmspLink<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> NmspLink<S> {
     pub fn new(stream: S, stats: Arc<LinkStats>) -> NmspLink<S> {
+        NmspLink::with_codec(stream, stats, FrameCodec::new())
+    }
+
+    /// A link whose frames are limited by `codec` (the AP channel takes
+    /// smaller ones than a controller may send).
+    pub fn with_codec(stream: S, stats: Arc<LinkStats>, codec: FrameCodec) -> NmspLink<S> {
         NmspLink {
-            conn: Framed::new(stream, FrameCodec::new()),
+            conn: Framed::new(stream, codec),
             stats,
         }
     }
 
-    /// The read loop: answers echoes, sends its own on a timer, declares
-    /// the peer dead after `timing.dead_after` of silence, and forwards
-    /// every data notification as an event of `channel` from `source`.
+    /// The read loop: answers echoes, sends its own every
+    /// `timing.echo_interval` whatever the traffic, declares the peer dead
+    /// after `timing.dead_after` of silence, and forwards every data
+    /// notification as an event of `channel` from `source`.
     pub async fn pump(
         mut self,
         channel: Channel,
         source: Arc<str>,
         timing: SessionTiming,
-        events: &mpsc::Sender<Event>,
+        events: &SourceQueue,
     ) -> Result<(), SessionError> {
-        let mut tick = tokio::time::interval(timing.echo_interval.min(timing.dead_after / 2));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Echo on a fixed schedule: a timer that only checked "elapsed >=
+        // interval" at each tick drifted towards twice the interval, which
+        // is a controller's timeout.
+        let mut echo =
+            tokio::time::interval_at(Instant::now() + timing.echo_interval, timing.echo_interval);
+        echo.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut liveness = tokio::time::interval(timing.dead_after / 4);
+        liveness.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_rx = Instant::now();
-        let mut last_echo = Instant::now();
         let mut echo_id: u32 = 0;
         let mut echo_sent_at: Option<(u32, Instant)> = None;
         let mut pending: Option<Event> = None;
         loop {
             tokio::select! {
-                permit = events.reserve(), if pending.is_some() => {
-                    let permit = permit.map_err(|_| SessionError::Shutdown)?;
+                charge = events.reserve(pending.as_ref().map_or(0, queue::cost)), if pending.is_some() => {
                     if let Some(e) = pending.take() {
-                        permit.send(e);
+                        events.send(e, charge).map_err(|_| SessionError::Shutdown)?;
                     }
                     // Time spent waiting on our own queue is not the
                     // controller's silence.
                     last_rx = Instant::now();
                 }
-                _ = tick.tick() => {
+                _ = liveness.tick() => {
                     if pending.is_none() && last_rx.elapsed() >= timing.dead_after {
                         return Err(SessionError::PeerDead(timing.dead_after));
                     }
-                    if last_echo.elapsed() >= timing.echo_interval {
-                        echo_id = echo_id.wrapping_add(1);
-                        self.send(Message::EchoRequest { transaction_id: echo_id }).await?;
-                        self.stats.echo_requests_sent.fetch_add(1, Relaxed);
-                        echo_sent_at = Some((echo_id, Instant::now()));
-                        last_echo = Instant::now();
-                    }
+                }
+                _ = echo.tick() => {
+                    echo_id = echo_id.wrapping_add(1);
+                    self.send(Message::EchoRequest { transaction_id: echo_id }).await?;
+                    self.stats.echo_requests_sent.fetch_add(1, Relaxed);
+                    echo_sent_at = Some((echo_id, Instant::now()));
                 }
                 msg = self.next_message(), if pending.is_none() => {
                     last_rx = Instant::now();
@@ -148,10 +158,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> NmspLink<S> {
                         Some(Message::Notification { msg_type, body, .. }) => {
                             self.stats.data_in.fetch_add(1, Relaxed);
                             let event = Event::new(channel, source.clone(), msg_type as u8, body);
-                            match events.try_send(event) {
+                            match events.try_push(event) {
                                 Ok(()) => {}
-                                Err(mpsc::error::TrySendError::Full(e)) => pending = Some(e),
-                                Err(mpsc::error::TrySendError::Closed(_)) => return Err(SessionError::Shutdown),
+                                Err((e, None)) => {
+                                    // Our share of the queue is full: stop
+                                    // reading until the uplink catches up.
+                                    self.stats.paused.fetch_add(1, Relaxed);
+                                    pending = Some(e);
+                                }
+                                Err((_, Some(_))) => return Err(SessionError::Shutdown),
                             }
                         }
                         Some(_) | None => {}

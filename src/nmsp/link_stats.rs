@@ -80,6 +80,9 @@ pub struct LinkStats {
     pub echo_responses_received: AtomicU64,
     pub echo_rtt_us: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Times the link stopped reading because its share of the event queue
+    /// was full (back-pressure towards the peer; nothing is dropped).
+    pub paused: AtomicU64,
     by_type: [AtomicU64; 32],
     state: Mutex<LinkState>,
     history: Mutex<History>,
@@ -99,6 +102,7 @@ impl Default for LinkStats {
             echo_responses_received: AtomicU64::new(0),
             echo_rtt_us: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            paused: AtomicU64::new(0),
             by_type: std::array::from_fn(|_| AtomicU64::new(0)),
             state: Mutex::new(LinkState {
                 status: LinkStatus::Connecting,
@@ -215,6 +219,7 @@ impl LinkStats {
             echo_responses_received: self.echo_responses_received.load(Relaxed),
             echo_rtt_ms: self.echo_rtt_us.load(Relaxed) as f64 / 1000.0,
             reconnects: self.reconnects.load(Relaxed),
+            paused: self.paused.load(Relaxed),
             by_type,
             history,
         }
@@ -247,6 +252,7 @@ pub struct LinkSnapshot {
     pub echo_responses_received: u64,
     pub echo_rtt_ms: f64,
     pub reconnects: u64,
+    pub paused: u64,
     pub by_type: BTreeMap<String, u64>,
     /// Data messages per second, oldest first, one per second.
     pub history: Vec<u32>,

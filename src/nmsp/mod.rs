@@ -54,6 +54,7 @@ pub mod link;
 pub mod link_stats;
 pub mod message;
 pub mod notification;
+pub mod queue;
 pub mod service;
 pub mod tag;
 pub mod tlv;

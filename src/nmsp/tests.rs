@@ -19,13 +19,16 @@ fn hex(s: &str) -> Vec<u8> {
 
 fn wire(msg: &Message) -> BytesMut {
     let mut buf = BytesMut::new();
-    FrameCodec.encode(msg.encode(), &mut buf).unwrap();
+    FrameCodec::new().encode(msg.encode(), &mut buf).unwrap();
     buf
 }
 
 fn decode_one(bytes: &[u8]) -> Result<Message, DecodeError> {
     let mut buf = BytesMut::from(bytes);
-    let frame = FrameCodec.decode(&mut buf).unwrap().expect("a whole frame");
+    let frame = FrameCodec::new()
+        .decode(&mut buf)
+        .unwrap()
+        .expect("a whole frame");
     assert!(buf.is_empty());
     Message::decode(&frame)
 }
@@ -95,10 +98,10 @@ fn every_variant_round_trips_through_the_codec() {
 
     let mut stream = BytesMut::new();
     for m in &msgs {
-        FrameCodec.encode(m.encode(), &mut stream).unwrap();
+        FrameCodec::new().encode(m.encode(), &mut stream).unwrap();
     }
     let mut decoded = Vec::new();
-    while let Some(frame) = FrameCodec.decode(&mut stream).unwrap() {
+    while let Some(frame) = FrameCodec::new().decode(&mut stream).unwrap() {
         decoded.push(Message::decode(&frame).unwrap());
     }
     assert_eq!(decoded, msgs);

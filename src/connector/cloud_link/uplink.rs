@@ -1,6 +1,8 @@
 //! From the sessions' event queue to the spool: events are gathered into
-//! batches bounded in size and time, serialised and gzipped once, and
-//! appended to the spool. A graceful shutdown spools what is in memory.
+//! batches bounded in count, bytes and time, serialised and gzipped once,
+//! and appended to the spool. A graceful shutdown spools what is in memory.
+//! The byte bound keeps every batch well under the cloud's body limit, so
+//! a batch is never refused whole for its size.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -12,6 +14,8 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use std::io::Write;
 use tokio::sync::{Notify, mpsc};
+
+use crate::nmsp::queue::Queued;
 use tokio_util::sync::CancellationToken;
 
 use super::spool;
@@ -23,9 +27,16 @@ use crate::db::Db;
 #[derive(Debug, Clone, Copy)]
 pub struct BatchLimits {
     pub max_events: usize,
+    /// Sum of event bodies in one batch, at most (base64 and JSON make the
+    /// batch about 1.4 times this before gzip).
+    pub max_bytes: usize,
     pub max_delay: Duration,
     pub spool_cap_bytes: i64,
 }
+
+/// The default byte bound: 8 MiB of bodies is about 11 MiB of JSON, a
+/// third of the cloud's 32 MiB body limit even uncompressed.
+pub const MAX_BATCH_BYTES: usize = 8 << 20;
 
 /// Counters of the uplink, for the dashboard and the heartbeat.
 #[derive(Default)]
@@ -41,13 +52,16 @@ pub struct UplinkStats {
 /// `flush` fires (then drains what is queued and stops).
 pub async fn run_batcher(
     db: Db,
-    mut events: mpsc::Receiver<Event>,
+    mut events: mpsc::UnboundedReceiver<Queued>,
     limits: BatchLimits,
     stats: Arc<UplinkStats>,
     spooled: Arc<Notify>,
     flush: CancellationToken,
 ) {
-    let mut batch: Vec<Event> = Vec::with_capacity(limits.max_events);
+    // Queued events keep their charge against the queue until they are in
+    // the spool, so memory held here counts against the queue's budget.
+    let mut batch: Vec<Queued> = Vec::with_capacity(limits.max_events);
+    let mut batch_bytes = 0usize;
     loop {
         let deadline = tokio::time::sleep(limits.max_delay);
         tokio::pin!(deadline);
@@ -56,8 +70,9 @@ pub async fn run_batcher(
                 biased;
                 e = events.recv() => match e {
                     Some(e) => {
+                        batch_bytes += e.event.body.len();
                         batch.push(e);
-                        if batch.len() >= limits.max_events {
+                        if batch.len() >= limits.max_events || batch_bytes >= limits.max_bytes {
                             break false;
                         }
                     }
@@ -75,23 +90,40 @@ pub async fn run_batcher(
         };
         // Write in bounded batches even when draining a large backlog.
         while !batch.is_empty() {
-            let rest = batch.split_off(batch.len().min(limits.max_events));
+            let take = batch_len_within(&batch, limits);
+            let rest = batch.split_off(take);
             let full = std::mem::replace(&mut batch, rest);
             write_batch(&db, full, limits, &stats).await;
             spooled.notify_one();
         }
+        batch_bytes = 0;
         if closing {
             return;
         }
     }
 }
 
-async fn write_batch(db: &Db, events: Vec<Event>, limits: BatchLimits, stats: &UplinkStats) {
-    let n = events.len() as i64;
+/// How many events from the front of `batch` make one batch within both
+/// bounds (at least one: a single event is never larger than a frame).
+fn batch_len_within(batch: &[Queued], limits: BatchLimits) -> usize {
+    let mut bytes = 0;
+    let n = batch
+        .iter()
+        .take(limits.max_events)
+        .take_while(|q| {
+            bytes += q.event.body.len();
+            bytes <= limits.max_bytes
+        })
+        .count();
+    n.max(1)
+}
+
+async fn write_batch(db: &Db, queued: Vec<Queued>, limits: BatchLimits, stats: &UplinkStats) {
+    let n = queued.len() as i64;
     let id = uuid::Uuid::new_v4().to_string();
     let result = db
         .call(move |c| {
-            let payload = encode(&id, &events);
+            let payload = encode(&id, queued.iter().map(|q| &q.event));
             spool::append(c, &id, n, &payload, limits.spool_cap_bytes)
         })
         .await;
@@ -107,11 +139,10 @@ async fn write_batch(db: &Db, events: Vec<Event>, limits: BatchLimits, stats: &U
 }
 
 /// The batch as gzipped JSON, the form it is stored and sent in.
-pub fn encode(batch_id: &str, events: &[Event]) -> Vec<u8> {
+pub fn encode<'a>(batch_id: &str, events: impl Iterator<Item = &'a Event>) -> Vec<u8> {
     let batch = EventBatch {
         batch_id: batch_id.to_string(),
         events: events
-            .iter()
             .map(|e| WireEvent {
                 key: hex::encode(e.dedup_key),
                 channel: e.channel,
@@ -145,7 +176,7 @@ mod tests {
             15,
             bytes::Bytes::from_static(b"body"),
         );
-        let gz = encode("b1", std::slice::from_ref(&e));
+        let gz = encode("b1", std::iter::once(&e));
         let mut json = String::new();
         flate2::read::GzDecoder::new(&gz[..])
             .read_to_string(&mut json)
