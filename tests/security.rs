@@ -101,3 +101,53 @@ async fn a_spray_of_user_names_cannot_run_argon2_in_parallel() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn another_tenants_token_cannot_take_a_membership_over() {
+    let cloud_dir = tempfile::tempdir().unwrap();
+    let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.73").await;
+    let (group, token) = cloud.create_token("Victim").await;
+    let victim = ReadyAppliance::start("127.0.0.74").await;
+    paste_token(&victim.http, &victim.app, &token).await;
+    victim.wait_link("Connected", 10).await;
+
+    // The attacker holds a token of its own tenant and knows the victim's
+    // instance id (it is in the AP port's certificate).
+    let (rival, _) = create_tenant_named(&cloud.http, &cloud.url, "Rival Corp").await;
+    let (_, rival_token) = create_token(&cloud.http, &cloud.url, &rival, "Rogue").await;
+    let attacker = reqwest::Client::builder()
+        .tls_backend_preconfigured(spaces_connector::tls::pin::PinnedKey::client_config(
+            &cloud.pin,
+        ))
+        .local_address("127.0.0.75".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    // It waits until the victim's link is quiet, as in the finding; the
+    // binding does not depend on liveness, so no wait is needed here.
+    let r = attacker
+        .post(format!("{}/api/v1/register", cloud.url))
+        .json(&serde_json::json!({
+            "token": rival_token, "instance_id": victim.app.instance_id, "hostname": "rogue",
+            "addresses": ["127.0.0.75"], "software_version": "0.1.0", "protocol_version": 1,
+            "member_key": "attacker-guess-".repeat(4)
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let e: serde_json::Value = r.json().await.unwrap();
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(
+        !message.contains("127.0.0.74"),
+        "no address revealed: {message}"
+    );
+    // The victim keeps its membership and keeps reporting.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let s = victim.status().await;
+    assert_eq!(s["cloud_link"]["status"], "Connected", "{s}");
+    let page = cloud.group_page(&group).await;
+    assert!(page.contains(&victim.app.instance_id) && page.contains("127.0.0.74"));
+    assert!(!page.contains("rogue"));
+    victim.app.stop().await;
+    cloud.shutdown().await;
+}

@@ -206,9 +206,11 @@ pub fn groups_of(conn: &Connection, tenant_id: &str) -> Result<Vec<Group>, DbErr
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Registers a connector with its token. A member is one instance id: the
-/// same instance registering again (a restart, a new token) is fine, but
-/// not while it is up and reporting from another address.
+/// Registers a connector with its token. A member is one instance id bound
+/// to the member key it first registered with: the same instance
+/// registering again (a restart, a new token) must present that key, and
+/// may not do so while it is up and reporting from another address (a
+/// cloned VM). Refusals never reveal where the member reports from.
 pub fn register(
     conn: &mut Connection,
     signer: &TokenSigner,
@@ -222,6 +224,13 @@ pub fn register(
     if uuid::Uuid::parse_str(&req.instance_id).is_err() {
         return Err(CloudError::Invalid("the instance id is not a UUID".into()));
     }
+    if req.member_key.len() < 32 {
+        return Err(CloudError::Invalid(
+            "register with a member key (this connector is older than the cloud: upgrade it)"
+                .into(),
+        ));
+    }
+    let key_hash = secret_hash(&req.member_key);
     let tx = conn.transaction().map_err(DbError::from)?;
     let (secret_ok, config_version): (bool, i64) = tx
         .query_row(
@@ -239,32 +248,41 @@ pub fn register(
             "the token's secret does not match its group".into(),
         ));
     }
-    let existing: Option<(String, i64)> = tx
+    let existing: Option<(String, i64, Option<String>)> = tx
         .query_row(
-            "SELECT seen_ip, last_heartbeat FROM members WHERE instance_id = ?1",
+            "SELECT seen_ip, last_heartbeat, member_key_hash FROM members WHERE instance_id = ?1",
             [&req.instance_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()
         .map_err(DbError::from)?;
-    if let Some((ip, last)) = existing
+    if let Some((_, _, Some(bound))) = &existing
+        && !crate::portal::auth::secrets_equal(bound, &key_hash)
+    {
+        return Err(CloudError::Conflict(format!(
+            "instance {} belongs to another connector (its member key differs); a connector cannot take over another's membership",
+            req.instance_id
+        )));
+    }
+    if let Some((ip, last, _)) = existing
         && ip != seen_ip
         && liveness.state(last, now) == "up"
     {
         return Err(CloudError::Conflict(format!(
-            "instance {} is already registered and reporting from {ip}; each connector needs its own instance (a cloned VM keeps its twin's identity: reset it)",
+            "instance {} is already registered and reporting from another address; each connector needs its own instance (a cloned VM keeps its twin's identity: reset it)",
             req.instance_id
         )));
     }
     let credential = format!("sccr_{}", random_secret());
     tx.execute(
         "INSERT INTO members (instance_id, group_id, hostname, addresses, seen_ip, software_version,
-             protocol_version, credential_hash, first_seen, last_heartbeat)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+             protocol_version, credential_hash, first_seen, last_heartbeat, member_key_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)
          ON CONFLICT (instance_id) DO UPDATE SET group_id = excluded.group_id,
              hostname = excluded.hostname, addresses = excluded.addresses, seen_ip = excluded.seen_ip,
              software_version = excluded.software_version, protocol_version = excluded.protocol_version,
-             credential_hash = excluded.credential_hash, last_heartbeat = excluded.last_heartbeat",
+             credential_hash = excluded.credential_hash, last_heartbeat = excluded.last_heartbeat,
+             member_key_hash = excluded.member_key_hash",
         params![
             req.instance_id,
             claims.group_id,
@@ -274,7 +292,8 @@ pub fn register(
             req.software_version,
             req.protocol_version,
             secret_hash(&credential),
-            now
+            now,
+            key_hash
         ],
     )
     .map_err(DbError::from)?;

@@ -8,9 +8,10 @@ use rusqlite_migration::{M, Migrations};
 use crate::db::DbError;
 
 fn steps() -> Migrations<'static> {
-    Migrations::new(vec![M::up(concat!(
-        crate::auth_tables!(),
-        r#"
+    Migrations::new(vec![
+        M::up(concat!(
+            crate::auth_tables!(),
+            r#"
 CREATE TABLE tenants (
     id                TEXT PRIMARY KEY,
     name              TEXT NOT NULL UNIQUE,
@@ -84,7 +85,11 @@ CREATE TABLE event_totals (
     PRIMARY KEY (group_id, source)
 ) STRICT;
 "#
-    ))])
+        )),
+        // Membership is bound to the member key the connector registered
+        // with, not to its (public) instance id.
+        M::up("ALTER TABLE members ADD COLUMN member_key_hash TEXT;"),
+    ])
 }
 
 pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {

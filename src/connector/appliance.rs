@@ -16,6 +16,8 @@ pub struct Appliance {
     pub db: Db,
     pub data_dir: PathBuf,
     pub instance_id: String,
+    /// The secret the cloud binds this instance's membership to.
+    member_key: String,
     pub hostname: String,
     pub web_identity: Identity,
     pub nmsp_identity: Identity,
@@ -38,11 +40,15 @@ impl Appliance {
         let hostname = gethostname::gethostname().to_string_lossy().into_owned();
         let (instance_id, web_identity, nmsp_identity) =
             db.call_blocking(|conn| first_boot(conn, &hostname))?;
+        let member_key = db.call_blocking(|conn| {
+            made_once(conn, MEMBER_KEY, crate::portal::auth::random_secret)
+        })?;
         let nmsp_key_hash = nmsp_identity.key_hash()?;
         Ok(Appliance {
             db,
             data_dir: data_dir.to_path_buf(),
             instance_id,
+            member_key,
             hostname,
             web_identity,
             nmsp_identity,
@@ -63,6 +69,7 @@ impl Appliance {
         }
         crate::connector::cloud_link::enroll::Introduction {
             instance_id: self.instance_id.clone(),
+            member_key: self.member_key.clone(),
             hostname: self.hostname.clone(),
             addresses,
         }
@@ -107,12 +114,14 @@ impl Appliance {
 }
 
 const INSTANCE_ID_KEY: &str = "instance_id";
+const MEMBER_KEY: &str = "member_key";
 
 fn first_boot(
     conn: &Connection,
     hostname: &str,
 ) -> Result<(String, Identity, Identity), IdentityError> {
-    let instance_id = instance_id(conn).map_err(IdentityError::Db)?;
+    let instance_id = made_once(conn, INSTANCE_ID_KEY, || uuid::Uuid::new_v4().to_string())
+        .map_err(IdentityError::Db)?;
     let mut names = vec![hostname.to_string(), "localhost".to_string()];
     names.extend(local_addresses());
     names.sort();
@@ -127,19 +136,22 @@ fn first_boot(
     Ok((instance_id, web, nmsp))
 }
 
-fn instance_id(conn: &Connection) -> Result<String, DbError> {
+/// A setting made once, at first boot, and kept for good.
+fn made_once(
+    conn: &Connection,
+    key: &str,
+    make: impl FnOnce() -> String,
+) -> Result<String, DbError> {
     conn.execute(
         "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
-        [INSTANCE_ID_KEY, &uuid::Uuid::new_v4().to_string()],
+        [key, &make()],
     )?;
-    let id: Option<String> = conn
-        .query_row(
-            "SELECT value FROM settings WHERE key = ?1",
-            [INSTANCE_ID_KEY],
-            |r| r.get(0),
-        )
+    let value: Option<String> = conn
+        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
         .optional()?;
-    id.ok_or_else(|| DbError::Task("instance id missing".into()))
+    value.ok_or_else(|| DbError::Task(format!("{key} missing")))
 }
 
 #[cfg(test)]

@@ -28,6 +28,11 @@ pub struct RegisterRequest {
     pub addresses: Vec<String>,
     pub software_version: String,
     pub protocol_version: u32,
+    /// A secret the connector made at first boot and never shows: the cloud
+    /// binds the instance id to it, so knowing an instance id (it is in the
+    /// AP port's certificate) is not enough to take a membership over.
+    #[serde(default)]
+    pub member_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

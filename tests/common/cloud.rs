@@ -120,11 +120,20 @@ impl StoppedCloud {
 /// Creates the tenant "Example Corp" on a cloud whose admin is logged in
 /// on `http`; returns (tenant id, firehose key).
 pub async fn create_tenant(http: &reqwest::Client, url: &str) -> (String, String) {
+    create_tenant_named(http, url, "Example Corp").await
+}
+
+/// Creates tenant `name`; returns (tenant id, firehose key).
+pub async fn create_tenant_named(
+    http: &reqwest::Client,
+    url: &str,
+    name: &str,
+) -> (String, String) {
     let r = submit(
         http,
         &format!("{url}/"),
         &format!("{url}/tenants"),
-        &[("name", "Example Corp")],
+        &[("name", name)],
     )
     .await;
     let html = r.text().await.unwrap();

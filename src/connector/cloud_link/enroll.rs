@@ -20,6 +20,7 @@ const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct Introduction {
     pub instance_id: String,
+    pub member_key: String,
     pub hostname: String,
     pub addresses: Vec<String>,
 }
@@ -33,6 +34,7 @@ impl Introduction {
             addresses: self.addresses.clone(),
             software_version: crate::VERSION.to_string(),
             protocol_version: PROTOCOL_VERSION,
+            member_key: self.member_key.clone(),
         }
     }
 }
