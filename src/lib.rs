@@ -12,13 +12,14 @@
 //! | [`tls`] | shared: TLS identities, key pinning, client authorisation | `db`, `clock` |
 //! | [`portal`] | shared: the web pieces both UIs use (setup, login, sessions, CSRF, layout, errors, server) | `db`, `fields`, `clock` |
 //! | [`db`] | shared: the SQLite state-file helper | nothing |
-//! | [`clock`], [`fields`], [`host`] | shared leaves: time, per-field validation messages, this machine's addresses | nothing |
+//! | [`clock`], [`fields`], [`host`], [`conn_limit`] | shared leaves: time, per-field validation messages, this machine's addresses, connection caps | nothing |
 //!
 //! The three programs never import each other; `src/bin/` holds only their
 //! `main`s.
 
 pub mod clock;
 pub mod cloud;
+pub mod conn_limit;
 pub mod connector;
 pub mod contract;
 pub mod db;

@@ -81,6 +81,8 @@ async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
     let status_url = sim.status_url.clone();
     // Controllers are added on A only; the group's configuration brings them to B.
     a.add_controllers(&sim).await;
+    // So are the APs allowed on the AP Channel.
+    a.allow_aps(&sim).await;
     eventually(
         20,
         "both connectors Active on all three controllers",

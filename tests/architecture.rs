@@ -13,7 +13,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "connector",
         &[
-            "nmsp", "contract", "tls", "portal", "db", "clock", "fields", "host",
+            "nmsp",
+            "contract",
+            "tls",
+            "portal",
+            "db",
+            "clock",
+            "fields",
+            "host",
+            "conn_limit",
         ],
     ),
     (
@@ -24,11 +32,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("nmsp", &["contract", "clock"]),
     ("contract", &["fields", "clock"]),
     ("tls", &["db", "clock"]),
-    ("portal", &["db", "fields", "clock"]),
+    ("portal", &["db", "fields", "clock", "conn_limit"]),
     ("db", &[]),
     ("clock", &[]),
     ("fields", &[]),
     ("host", &[]),
+    ("conn_limit", &[]),
 ];
 
 fn src() -> PathBuf {

@@ -8,6 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
+use spaces_connector::sim::{ApSpec, SimAp};
 
 /// A wrong-password login from `client`: the status it got.
 async fn wrong_login(client: reqwest::Client, base: String, user: &'static str) -> u16 {
@@ -150,4 +151,104 @@ async fn another_tenants_token_cannot_take_a_membership_over() {
     assert!(!page.contains("rogue"));
     victim.app.stop().await;
     cloud.shutdown().await;
+}
+
+fn sim_ap(name: &str, index: u32, connector: std::net::SocketAddr) -> std::sync::Arc<SimAp> {
+    SimAp::start(ApSpec {
+        name: name.into(),
+        index,
+        connectors: vec![connector],
+        rate: 200.0,
+        limit: None,
+        wait_for: 0,
+        seed: 3,
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn only_allowed_aps_stream_and_refusals_are_counted_by_address() {
+    let c = ReadyAppliance::start("127.0.0.76").await;
+    let rogue = sim_ap("rogue", 0, c.app.ap_addr());
+    // The rogue AP is refused after its handshake, again and again: not one
+    // of its events is accepted, and each refusal is counted with the
+    // address and key hash it came with.
+    let rogue_hash = rogue.identity.key_hash().unwrap();
+    let aps = eventually(10, "the rogue AP refused", || async {
+        let v = c.get_json("/api/v1/access-points").await;
+        (v["refused_total"].as_u64() >= Some(2)).then_some(v)
+    })
+    .await;
+    let refused = &aps["refused"][0];
+    assert_eq!(refused["address"], "127.0.0.1", "{aps}");
+    assert_eq!(refused["last_key_hash"], rogue_hash.as_str());
+    let stats = c.get_json("/api/v1/stats").await;
+    assert_eq!(stats["ap_channel"]["totals"]["incoming_messages"], 0);
+    assert!(stats["ap_channel"]["links"].as_array().unwrap().is_empty());
+
+    // An allowed AP streams; the page names the refused source.
+    let good = sim_ap("lobby", 1, c.app.ap_addr());
+    let good_hash = good.identity.key_hash().unwrap();
+    let r = c
+        .http
+        .post(c.app.at("/api/v1/access-points"))
+        .bearer_auth(&c.api)
+        .json(&serde_json::json!({"name": "Lobby", "key_hash": good_hash.to_uppercase()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    eventually(10, "the allowed AP streaming", || async {
+        let s = c.get_json("/api/v1/stats").await;
+        (s["ap_channel"]["totals"]["incoming_messages"].as_u64() > Some(20)).then_some(())
+    })
+    .await;
+    let page = c
+        .http
+        .get(c.app.at("/access-points"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Lobby") && page.contains(&rogue_hash),
+        "page lists both"
+    );
+    // A bad key hash is refused field by field and changes nothing.
+    let r = c
+        .http
+        .post(c.app.at("/api/v1/access-points"))
+        .bearer_auth(&c.api)
+        .json(&serde_json::json!({"name": "", "key_hash": "not-a-hash"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["fields"]["name"].is_string() && e["error"]["fields"]["key_hash"].is_string()
+    );
+    let v = c.get_json("/api/v1/access-points").await;
+    assert_eq!(v["allowed"].as_array().unwrap().len(), 1);
+
+    // Taken off the list, the AP's open link is closed at once.
+    let r = c
+        .http
+        .delete(c.app.at(&format!("/api/v1/access-points/{good_hash}")))
+        .bearer_auth(&c.api)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    eventually(10, "the removed AP's link closed", || async {
+        let s = c.get_json("/api/v1/stats").await;
+        let links = s["ap_channel"]["links"].as_array()?.clone();
+        links.iter().all(|l| l["status"] != "Active").then_some(())
+    })
+    .await;
+    rogue.stop().await;
+    good.stop().await;
+    c.app.stop().await;
 }

@@ -19,8 +19,8 @@ use tower_http::decompression::RequestDecompressionLayer;
 use super::registry::{self, Member};
 use super::{CloudState, group_config, ingest};
 use crate::contract::cloud_api::{
-    BatchAck, ControllerConfig, EventBatch, GroupConfig, Heartbeat, HeartbeatAck, PROTOCOL_VERSION,
-    RegisterRequest, RegisterResponse, path,
+    AccessPointConfig, BatchAck, ControllerConfig, EventBatch, GroupConfig, Heartbeat,
+    HeartbeatAck, PROTOCOL_VERSION, RegisterRequest, RegisterResponse, path,
 };
 use crate::portal::error::{ApiError, WebError};
 
@@ -34,6 +34,11 @@ pub fn routes() -> Router<CloudState> {
         .route(path::REGISTER, post(register))
         .route(path::CONFIG, get(config))
         .route(path::CONFIG_CONTROLLERS, post(add_controller))
+        .route(path::CONFIG_ACCESS_POINTS, post(add_access_point))
+        .route(
+            &format!("{}/{{hash}}", path::CONFIG_ACCESS_POINTS),
+            delete(remove_access_point),
+        )
         .route(
             &format!("{}/{{host}}/{{port}}", path::CONFIG_CONTROLLERS),
             delete(remove_controller),
@@ -136,17 +141,20 @@ async fn config(
     }
 }
 
-async fn add_controller(
-    State(state): State<CloudState>,
-    MemberAuth(m): MemberAuth,
-    Json(c): Json<ControllerConfig>,
+/// Applies one change of `m`'s group configuration, then answers with the
+/// whole configuration and wakes every member's long poll.
+async fn change_config(
+    state: &CloudState,
+    m: Member,
+    change: impl FnOnce(&mut rusqlite::Connection, &Member) -> Result<bool, super::CloudError>
+    + Send
+    + 'static,
 ) -> Result<Json<GroupConfig>, ApiError> {
-    let group = m.group_id.clone();
     let cfg = state
         .db
         .call(move |conn| {
-            group_config::add(conn, &group, &c)?;
-            Ok::<_, super::CloudError>(group_config::config(conn, &group)?)
+            change(conn, &m)?;
+            Ok::<_, super::CloudError>(group_config::config(conn, &m.group_id)?)
         })
         .await
         .map_err(WebError::from)?;
@@ -154,22 +162,45 @@ async fn add_controller(
     Ok(Json(cfg))
 }
 
+async fn add_controller(
+    State(state): State<CloudState>,
+    MemberAuth(m): MemberAuth,
+    Json(c): Json<ControllerConfig>,
+) -> Result<Json<GroupConfig>, ApiError> {
+    change_config(&state, m, move |conn, m| group_config::add(conn, m, &c)).await
+}
+
 async fn remove_controller(
     State(state): State<CloudState>,
     MemberAuth(m): MemberAuth,
     Path((host, port)): Path<(String, u16)>,
 ) -> Result<Json<GroupConfig>, ApiError> {
-    let group = m.group_id.clone();
-    let cfg = state
-        .db
-        .call(move |conn| {
-            group_config::remove(conn, &group, &host, port)?;
-            group_config::config(conn, &group)
-        })
-        .await
-        .map_err(WebError::from)?;
-    state.config_changed.send_modify(|v| *v += 1);
-    Ok(Json(cfg))
+    change_config(&state, m, move |conn, m| {
+        group_config::remove(conn, &m.group_id, &host, port)
+    })
+    .await
+}
+
+async fn add_access_point(
+    State(state): State<CloudState>,
+    MemberAuth(m): MemberAuth,
+    Json(ap): Json<AccessPointConfig>,
+) -> Result<Json<GroupConfig>, ApiError> {
+    change_config(&state, m, move |conn, m| {
+        group_config::add_access_point(conn, m, &ap)
+    })
+    .await
+}
+
+async fn remove_access_point(
+    State(state): State<CloudState>,
+    MemberAuth(m): MemberAuth,
+    Path(hash): Path<String>,
+) -> Result<Json<GroupConfig>, ApiError> {
+    change_config(&state, m, move |conn, m| {
+        group_config::remove_access_point(conn, &m.group_id, &hash)
+    })
+    .await
 }
 
 async fn events(

@@ -89,6 +89,21 @@ CREATE TABLE event_totals (
         // Membership is bound to the member key the connector registered
         // with, not to its (public) instance id.
         M::up("ALTER TABLE members ADD COLUMN member_key_hash TEXT;"),
+        // Config pushed by a member is attributed to it; access points
+        // allowed on the group's AP Channel.
+        M::up(
+            r#"
+ALTER TABLE group_controllers ADD COLUMN added_by TEXT NOT NULL DEFAULT '';
+CREATE TABLE group_access_points (
+    group_id TEXT NOT NULL REFERENCES groups (id),
+    key_hash TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    added_by TEXT NOT NULL,
+    added_at INTEGER NOT NULL,
+    PRIMARY KEY (group_id, key_hash)
+) STRICT;
+"#,
+        ),
     ])
 }
 

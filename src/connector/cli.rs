@@ -38,6 +38,9 @@ pub enum Command {
     /// Add, list or remove controllers.
     #[command(subcommand)]
     Controller(ControllerCommand),
+    /// List, allow or remove access points on the AP Channel.
+    #[command(subcommand)]
+    Ap(ApCommand),
     /// Remove the admin password (and all sessions); the web UI then asks
     /// for a new one, as at first boot.
     ResetAdmin,
@@ -69,6 +72,23 @@ pub struct ServeArgs {
         default_value = "0.0.0.0:16114"
     )]
     pub ap_listen: SocketAddr,
+
+    /// Open AP Channel connections allowed from one address (APs normally
+    /// have one each; more is a misbehaving or hostile client).
+    #[arg(
+        long,
+        env = "SPACES_CONNECTOR_AP_MAX_PER_ADDRESS",
+        default_value_t = 16
+    )]
+    pub ap_max_per_address: usize,
+
+    /// Open AP Channel connections allowed in all.
+    #[arg(
+        long,
+        env = "SPACES_CONNECTOR_AP_MAX_CONNECTIONS",
+        default_value_t = 20_000
+    )]
+    pub ap_max_connections: usize,
 
     /// Source address of outbound connections (controllers and cloud);
     /// default: chosen by the routing table.
@@ -132,6 +152,21 @@ pub enum TokenCommand {
     Set { token: String },
     /// Remove the stored token.
     Clear,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApCommand {
+    /// List allowed access points and the sources refused lately.
+    List,
+    /// Allow an access point by the SHA-256 key hash of its certificate.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        key_hash: String,
+    },
+    /// Remove an access point by its key hash.
+    Remove { key_hash: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,13 +4,16 @@
 
 use std::io::Write;
 
+use crate::connector::access_points::{self, AccessPointError};
 use crate::connector::appliance::Appliance;
-use crate::connector::cli::{ControllerCommand, TokenCommand};
+use crate::connector::cli::{ApCommand, ControllerCommand, TokenCommand};
 use crate::connector::cloud_link::config_sync;
 use crate::connector::cloud_link::enroll::{self, EnrollError, Enrolled};
 use crate::connector::controllers::{self, ControllerError, ControllerInput};
 use crate::connector::status;
 use crate::connector::stored_token;
+use crate::contract::access_point::AccessPointInput;
+use crate::fields::FieldErrors;
 use crate::portal::auth::admin;
 
 /// A console command's failure, printed as one line by the binary.
@@ -192,16 +195,64 @@ pub fn controller(
     Ok(())
 }
 
+/// `ap list|add|remove`. Changes made here reach the running service's
+/// AP Channel within seconds (it re-reads the list) and the group through
+/// the outbox.
+pub fn ap(a: &Appliance, cmd: ApCommand, out: &mut impl Write) -> Result<(), ConsoleError> {
+    match cmd {
+        ApCommand::List => {
+            let list = a.db.call_blocking(|c| access_points::list(c))?;
+            if list.is_empty() {
+                writeln!(out, "no access points allowed")?;
+            }
+            for ap in list {
+                let by = if ap.added_by.is_empty() {
+                    "this connector"
+                } else {
+                    &ap.added_by
+                };
+                writeln!(out, "{}  {}  (added by {by})", ap.key_hash, ap.name)?;
+            }
+        }
+        ApCommand::Add { name, key_hash } => {
+            let input = AccessPointInput { name, key_hash };
+            let ap =
+                a.db.call_blocking(|c| config_sync::add_access_point(c, &input))
+                    .map_err(ap_refused)?;
+            writeln!(out, "allowed access point {} ({})", ap.name, ap.key_hash)?;
+        }
+        ApCommand::Remove { key_hash } => {
+            let ap =
+                a.db.call_blocking(|c| config_sync::remove_access_point(c, &key_hash))
+                    .map_err(ap_refused)?;
+            writeln!(out, "removed access point {} ({})", ap.name, ap.key_hash)?;
+        }
+    }
+    Ok(())
+}
+
+fn field_list(fields: &FieldErrors) -> String {
+    fields
+        .0
+        .iter()
+        .map(|(f, m)| format!("{f}: {m}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn ap_refused(e: AccessPointError) -> ConsoleError {
+    match e {
+        AccessPointError::Invalid(fields) => ConsoleError::Refused(field_list(&fields)),
+        AccessPointError::NotFound(h) => {
+            ConsoleError::Refused(format!("no access point with key hash {h}"))
+        }
+        AccessPointError::Db(d) => d.into(),
+    }
+}
+
 fn refused(e: ControllerError) -> ConsoleError {
     match e {
-        ControllerError::Invalid(fields) => ConsoleError::Refused(
-            fields
-                .0
-                .iter()
-                .map(|(f, m)| format!("{f}: {m}"))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
+        ControllerError::Invalid(fields) => ConsoleError::Refused(field_list(&fields)),
         ControllerError::NotFound(id) => {
             ConsoleError::Refused(format!("no controller with id {id}"))
         }

@@ -5,8 +5,10 @@
 //! binary answers console commands (`console`) on the same state file.
 //!
 //! May import the shared modules (`nmsp`, `contract`, `tls`, `portal`,
-//! `db`, `clock`, `fields`, `host`); never `cloud` or `sim`.
+//! `db`, `clock`, `fields`, `host`, `conn_limit`); never `cloud` or `sim`.
 
+pub mod access_points;
+pub mod ap_admission;
 pub mod ap_channel;
 pub mod appliance;
 pub mod cli;

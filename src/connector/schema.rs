@@ -81,6 +81,21 @@ CREATE TABLE config_outbox (
 ) STRICT;
 "#,
         ),
+        // The AP Channel's allow-list; the outbox carries access points as
+        // well as controllers; where a controller came from.
+        M::up(
+            r#"
+CREATE TABLE access_points (
+    key_hash TEXT PRIMARY KEY,
+    name     TEXT NOT NULL,
+    added_by TEXT NOT NULL,
+    added_at INTEGER NOT NULL
+) STRICT;
+ALTER TABLE config_outbox ADD COLUMN item TEXT NOT NULL DEFAULT 'controller'
+    CHECK (item IN ('controller', 'access_point'));
+ALTER TABLE controllers ADD COLUMN added_by TEXT NOT NULL DEFAULT '';
+"#,
+        ),
     ])
 }
 
@@ -91,7 +106,7 @@ pub fn apply(conn: &mut Connection) -> Result<(), DbError> {
 
 #[cfg(test)]
 fn latest_version() -> i64 {
-    3
+    4
 }
 
 #[cfg(test)]

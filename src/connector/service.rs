@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::conn_limit::Caps;
 use crate::connector::ap_channel::ApChannel;
 use crate::connector::appliance::Appliance;
 use crate::connector::cli::ServeArgs;
@@ -60,6 +61,11 @@ impl Service {
         };
         let (ap_channel, ap_addr) = ApChannel::start(
             args.ap_listen,
+            Caps {
+                per_address: args.ap_max_per_address.max(1),
+                total: args.ap_max_connections.max(1),
+            },
+            appliance.db.clone(),
             &appliance.nmsp_identity,
             timing,
             events_tx.clone(),

@@ -13,6 +13,7 @@ pub mod path {
     pub const REGISTER: &str = "/api/v1/register";
     pub const CONFIG: &str = "/api/v1/config";
     pub const CONFIG_CONTROLLERS: &str = "/api/v1/config/controllers";
+    pub const CONFIG_ACCESS_POINTS: &str = "/api/v1/config/access-points";
     pub const EVENTS: &str = "/api/v1/events";
     pub const HEARTBEAT: &str = "/api/v1/heartbeat";
     pub const FIREHOSE: &str = "/api/v1/firehose";
@@ -53,13 +54,29 @@ pub struct ControllerConfig {
     pub host: String,
     pub port: u16,
     pub kind: String,
+    /// Which member added it, as the cloud recorded it (set by the cloud;
+    /// what a member sends here is ignored).
+    #[serde(default)]
+    pub added_by: String,
 }
 
-/// The group's configuration: what every member connects to.
+/// One access point allowed on every member's AP Channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessPointConfig {
+    pub name: String,
+    pub key_hash: String,
+    /// Which member added it (set by the cloud).
+    #[serde(default)]
+    pub added_by: String,
+}
+
+/// The group's configuration: what every member connects to and admits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupConfig {
     pub version: u64,
     pub controllers: Vec<ControllerConfig>,
+    #[serde(default)]
+    pub access_points: Vec<AccessPointConfig>,
 }
 
 /// A batch of events; retrying the same `batch_id` never counts twice.
@@ -196,6 +213,12 @@ mod tests {
                 host: "10.0.0.1".into(),
                 port: 16113,
                 kind: "aireos".into(),
+                added_by: "a (1234)".into(),
+            }],
+            access_points: vec![AccessPointConfig {
+                name: "Lobby".into(),
+                key_hash: "ab".repeat(32),
+                added_by: String::new(),
             }],
         };
         let back: GroupConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();

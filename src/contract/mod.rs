@@ -5,6 +5,7 @@
 //!
 //! May import `fields` and `clock` only: a contract knows no program.
 
+pub mod access_point;
 pub mod cloud_api;
 pub mod controller;
 pub mod event;

@@ -62,6 +62,11 @@ impl TestAppliance {
             .0
     }
 
+    /// Where APs connect (the AP Channel).
+    pub fn ap_addr(&self) -> std::net::SocketAddr {
+        self.service.ap_addr
+    }
+
     /// The connector's NMSP key hash, for controllers' auth lists.
     pub fn key_hash(&self) -> String {
         self.service.appliance.nmsp_key_hash.clone()
@@ -152,6 +157,8 @@ pub fn test_args(ip: &str) -> ServeArgs {
         dead_after_ms: 1000,
         session_idle_secs: 30 * 60,
         session_max_secs: 12 * 60 * 60,
+        ap_max_per_address: 16,
+        ap_max_connections: 1000,
     }
 }
 

@@ -279,6 +279,8 @@ pub struct SimProc {
     pub controllers: Vec<String>,
     /// The JSON form of `show nmsp status` for every controller.
     pub status_url: String,
+    /// Key hash of each simulated AP (`--aps N`), in order.
+    pub aps: Vec<String>,
 }
 
 impl SimProc {
@@ -301,15 +303,44 @@ impl SimProc {
             let line = proc.line_with(&format!("wlc-sim-{i} listening on")).await;
             controllers.push(line.split_whitespace().nth(3).unwrap().to_string());
         }
+        let mut aps = Vec::new();
+        let n_aps = extra
+            .windows(2)
+            .find(|w| w[0] == "--aps")
+            .map_or(0, |w| w[1].parse().unwrap());
+        for i in 1..=n_aps {
+            let line = proc.line_with(&format!("ap-{i} streaming")).await;
+            aps.push(
+                line.rsplit(' ')
+                    .next()
+                    .unwrap()
+                    .trim_end_matches(')')
+                    .to_string(),
+            );
+        }
         SimProc {
             proc,
             controllers,
             status_url,
+            aps,
         }
     }
 }
 
 impl ConnectorProc {
+    /// Allows every simulated AP of `sim` through the API, as "AP 1"….
+    pub async fn allow_aps(&self, sim: &SimProc) {
+        for (i, hash) in sim.aps.iter().enumerate() {
+            let r = self
+                .post_json(
+                    "/api/v1/access-points",
+                    serde_json::json!({"name": format!("AP {}", i + 1), "key_hash": hash}),
+                )
+                .await;
+            assert_eq!(r.status(), 201, "AP {hash} allowed");
+        }
+    }
+
     /// Adds every controller of `sim` through the API, as "WLC 1", "WLC 2"….
     pub async fn add_controllers(&self, sim: &SimProc) {
         for (i, addr) in sim.controllers.iter().enumerate() {

@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::contract::cloud_api::{
-    ApiErrorBody, BatchAck, ControllerConfig, GroupConfig, Heartbeat, HeartbeatAck,
-    RegisterRequest, RegisterResponse, path,
+    AccessPointConfig, ApiErrorBody, BatchAck, ControllerConfig, GroupConfig, Heartbeat,
+    HeartbeatAck, RegisterRequest, RegisterResponse, path,
 };
 use crate::contract::token::Token;
 use crate::tls::pin::PinnedKey;
@@ -149,6 +149,18 @@ impl CloudClient {
         port: u16,
     ) -> Result<GroupConfig, ClientError> {
         let p = format!("{}/{host}/{port}", path::CONFIG_CONTROLLERS);
+        self.send(self.request(reqwest::Method::DELETE, &p)).await
+    }
+
+    pub async fn add_access_point(
+        &self,
+        a: &AccessPointConfig,
+    ) -> Result<GroupConfig, ClientError> {
+        self.post(path::CONFIG_ACCESS_POINTS, a).await
+    }
+
+    pub async fn remove_access_point(&self, key_hash: &str) -> Result<GroupConfig, ClientError> {
+        let p = format!("{}/{key_hash}", path::CONFIG_ACCESS_POINTS);
         self.send(self.request(reqwest::Method::DELETE, &p)).await
     }
 

@@ -1,13 +1,15 @@
-//! Keeping the local controller list and the group's configuration in the
-//! cloud in step. Local changes (web form, API, console) are applied at
+//! Keeping the local controller and access-point lists and the group's
+//! configuration in the cloud in step. Local changes (web form, API, console) are applied at
 //! once and queued in an outbox for the cloud; the cloud's configuration,
 //! when it changes, replaces the local list, except for changes still in
 //! the outbox, so nothing typed locally is undone by a stale answer.
 
 use rusqlite::{Connection, params};
 
+use crate::connector::access_points::{self, AccessPoint, AccessPointError};
 use crate::connector::controllers::{self, Controller, ControllerError, ControllerInput};
-use crate::contract::cloud_api::{ControllerConfig, GroupConfig};
+use crate::contract::access_point::AccessPointInput;
+use crate::contract::cloud_api::{AccessPointConfig, ControllerConfig, GroupConfig};
 use crate::db::DbError;
 
 /// A change waiting to reach the cloud.
@@ -15,7 +17,22 @@ use crate::db::DbError;
 pub struct Outgoing {
     pub id: i64,
     pub add: bool,
-    pub controller: ControllerConfig,
+    pub item: Item,
+}
+
+/// What a change is about.
+#[derive(Debug, Clone)]
+pub enum Item {
+    Controller(ControllerConfig),
+    AccessPoint(AccessPointConfig),
+}
+
+fn ap_config(a: &AccessPoint) -> AccessPointConfig {
+    AccessPointConfig {
+        name: a.name.clone(),
+        key_hash: a.key_hash.clone(),
+        added_by: String::new(),
+    }
 }
 
 fn as_config(c: &Controller) -> ControllerConfig {
@@ -24,6 +41,7 @@ fn as_config(c: &Controller) -> ControllerConfig {
         host: c.host.clone(),
         port: c.port,
         kind: c.kind.as_str().to_string(),
+        added_by: String::new(),
     }
 }
 
@@ -33,18 +51,47 @@ fn linked(conn: &Connection) -> Result<bool, DbError> {
     })? > 0)
 }
 
-fn enqueue(conn: &Connection, add: bool, c: &ControllerConfig) -> Result<(), DbError> {
-    conn.execute(
-        "INSERT INTO config_outbox (op, name, host, port, kind) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            if add { "add" } else { "remove" },
-            c.name,
-            c.host,
-            c.port,
-            c.kind
-        ],
-    )?;
+/// Queues a change. An access point rides in the same row shape: its key
+/// hash where a controller has its host.
+fn enqueue(conn: &Connection, add: bool, item: &Item) -> Result<(), DbError> {
+    let op = if add { "add" } else { "remove" };
+    match item {
+        Item::Controller(c) => conn.execute(
+            "INSERT INTO config_outbox (item, op, name, host, port, kind)
+             VALUES ('controller', ?1, ?2, ?3, ?4, ?5)",
+            params![op, c.name, c.host, c.port, c.kind],
+        )?,
+        Item::AccessPoint(a) => conn.execute(
+            "INSERT INTO config_outbox (item, op, name, host, port, kind)
+             VALUES ('access_point', ?1, ?2, ?3, 0, '')",
+            params![op, a.name, a.key_hash],
+        )?,
+    };
     Ok(())
+}
+
+/// Allows an access point locally and, when linked, queues it for the group.
+pub fn add_access_point(
+    conn: &mut Connection,
+    input: &AccessPointInput,
+) -> Result<AccessPoint, AccessPointError> {
+    let added = access_points::add(conn, input)?;
+    if linked(conn)? {
+        enqueue(conn, true, &Item::AccessPoint(ap_config(&added)))?;
+    }
+    Ok(added)
+}
+
+/// Removes an access point locally and queues the removal for the group.
+pub fn remove_access_point(
+    conn: &mut Connection,
+    key_hash: &str,
+) -> Result<AccessPoint, AccessPointError> {
+    let removed = access_points::remove(conn, key_hash)?;
+    if linked(conn)? {
+        enqueue(conn, false, &Item::AccessPoint(ap_config(&removed)))?;
+    }
+    Ok(removed)
 }
 
 /// Adds a controller locally and, when linked to a cloud, queues it for
@@ -55,7 +102,7 @@ pub fn add_controller(
 ) -> Result<Controller, ControllerError> {
     let added = controllers::add(conn, input)?;
     if linked(conn)? {
-        enqueue(conn, true, &as_config(&added))?;
+        enqueue(conn, true, &Item::Controller(as_config(&added)))?;
     }
     Ok(added)
 }
@@ -64,33 +111,48 @@ pub fn add_controller(
 pub fn remove_controller(conn: &mut Connection, id: i64) -> Result<Controller, ControllerError> {
     let removed = controllers::remove(conn, id)?;
     if linked(conn)? {
-        enqueue(conn, false, &as_config(&removed))?;
+        enqueue(conn, false, &Item::Controller(as_config(&removed)))?;
     }
     Ok(removed)
 }
 
-/// After registering: offer every local controller to the group.
+/// After registering: offer every local controller and access point to
+/// the group.
 pub fn offer_all(conn: &Connection) -> Result<(), DbError> {
     for c in controllers::list(conn)? {
-        enqueue(conn, true, &as_config(&c))?;
+        enqueue(conn, true, &Item::Controller(as_config(&c)))?;
+    }
+    for a in access_points::list(conn)? {
+        enqueue(conn, true, &Item::AccessPoint(ap_config(&a)))?;
     }
     Ok(())
 }
 
 pub fn outbox(conn: &Connection) -> Result<Vec<Outgoing>, DbError> {
     let mut stmt =
-        conn.prepare("SELECT id, op, name, host, port, kind FROM config_outbox ORDER BY id")?;
+        conn.prepare("SELECT id, op, name, host, port, kind, item FROM config_outbox ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
         let op: String = r.get(1)?;
-        Ok(Outgoing {
-            id: r.get(0)?,
-            add: op == "add",
-            controller: ControllerConfig {
+        let kind: String = r.get(6)?;
+        let item = if kind == "access_point" {
+            Item::AccessPoint(AccessPointConfig {
+                name: r.get(2)?,
+                key_hash: r.get(3)?,
+                added_by: String::new(),
+            })
+        } else {
+            Item::Controller(ControllerConfig {
                 name: r.get(2)?,
                 host: r.get(3)?,
                 port: r.get(4)?,
                 kind: r.get(5)?,
-            },
+                added_by: String::new(),
+            })
+        };
+        Ok(Outgoing {
+            id: r.get(0)?,
+            add: op == "add",
+            item,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -112,9 +174,15 @@ pub fn clear_outbox(conn: &Connection) -> Result<(), DbError> {
 pub fn apply(conn: &mut Connection, cfg: &GroupConfig) -> Result<bool, DbError> {
     let pending = outbox(conn)?;
     let pending_has = |host: &str, port: u16, add: bool| {
+        pending.iter().any(|o| {
+            o.add == add
+                && matches!(&o.item, Item::Controller(c) if c.host == host && c.port == port)
+        })
+    };
+    let pending_ap = |hash: &str, add: bool| {
         pending
             .iter()
-            .any(|o| o.add == add && o.controller.host == host && o.controller.port == port)
+            .any(|o| o.add == add && matches!(&o.item, Item::AccessPoint(a) if a.key_hash == hash))
     };
     let tx = conn.transaction()?;
     let local = controllers::list(&tx)?;
@@ -148,10 +216,35 @@ pub fn apply(conn: &mut Connection, cfg: &GroupConfig) -> Result<bool, DbError> 
             name = format!("{} ({n})", w.name);
         }
         tx.execute(
-            "INSERT INTO controllers (name, host, port, kind, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![name, w.host, w.port, w.kind, crate::clock::now_unix()],
+            "INSERT INTO controllers (name, host, port, kind, created_at, added_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                name,
+                w.host,
+                w.port,
+                w.kind,
+                crate::clock::now_unix(),
+                w.added_by
+            ],
         )?;
         changed = true;
+    }
+    for a in access_points::list(&tx)? {
+        let wanted = cfg.access_points.iter().any(|w| w.key_hash == a.key_hash);
+        if !wanted && !pending_ap(&a.key_hash, true) {
+            tx.execute(
+                "DELETE FROM access_points WHERE key_hash = ?1",
+                [&a.key_hash],
+            )?;
+            changed = true;
+        }
+    }
+    for w in &cfg.access_points {
+        if !pending_ap(&w.key_hash, false)
+            && access_points::insert(&tx, &w.name, &w.key_hash, &w.added_by)?.is_some()
+        {
+            changed = true;
+        }
     }
     tx.commit()?;
     Ok(changed)
@@ -171,8 +264,10 @@ mod tests {
                     host: h.to_string(),
                     port: *p,
                     kind: "aireos".into(),
+                    added_by: "b (5678)".into(),
                 })
                 .collect(),
+            access_points: Vec::new(),
         }
     }
 
@@ -193,7 +288,8 @@ mod tests {
             let names: Vec<String> = controllers::list(c)?.into_iter().map(|c| c.name).collect();
             assert_eq!(names, vec!["A", "Local"]);
             // A pending local add survives a configuration that lacks it.
-            enqueue(c, true, &cfg(&[("New", "10.0.0.3", 1)]).controllers[0])?;
+            let new = cfg(&[("New", "10.0.0.3", 1)]).controllers[0].clone();
+            enqueue(c, true, &Item::Controller(new))?;
             c.execute(
                 "INSERT INTO controllers (name, host, port, kind, created_at) VALUES ('New', '10.0.0.3', 1, 'aireos', 0)",
                 [],
@@ -201,6 +297,25 @@ mod tests {
             apply(c, &cfg(&[("A", "10.0.0.1", 16113)]))?;
             let hosts: Vec<String> = controllers::list(c)?.into_iter().map(|c| c.host).collect();
             assert_eq!(hosts, vec!["10.0.0.1", "10.0.0.3"]);
+            // Access points follow the group too, sparing a pending local add.
+            let mut with_ap = cfg(&[("A", "10.0.0.1", 16113)]);
+            with_ap.access_points.push(AccessPointConfig {
+                name: "Lobby".into(),
+                key_hash: "ab".repeat(32),
+                added_by: "b (5678)".into(),
+            });
+            assert!(apply(c, &with_ap)?);
+            assert_eq!(access_points::list(c)?[0].added_by, "b (5678)");
+            let mine = AccessPointConfig {
+                name: "Mine".into(),
+                key_hash: "cd".repeat(32),
+                added_by: String::new(),
+            };
+            access_points::insert(c, &mine.name, &mine.key_hash, "")?;
+            enqueue(c, true, &Item::AccessPoint(mine))?;
+            apply(c, &cfg(&[("A", "10.0.0.1", 16113)]))?;
+            let left: Vec<String> = access_points::list(c)?.into_iter().map(|a| a.name).collect();
+            assert_eq!(left, vec!["Mine"]);
             Ok::<_, DbError>(())
         })
         .unwrap();

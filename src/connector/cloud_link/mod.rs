@@ -25,6 +25,7 @@ use crate::connector::supervisor::Supervisor;
 use crate::contract::cloud_api::{Heartbeat, PROTOCOL_VERSION, PeerState};
 use crate::db::{Db, DbError};
 use client::{ClientError, CloudClient};
+use config_sync::Item;
 use enroll::{EnrollError, Enrolled, Introduction};
 use uplink::UplinkStats;
 
@@ -319,13 +320,15 @@ impl CloudLink {
             .await
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         for o in pending {
-            let r = if o.add {
-                client.add_controller(&o.controller).await.map(drop)
-            } else {
-                client
-                    .remove_controller(&o.controller.host, o.controller.port)
-                    .await
-                    .map(drop)
+            let r = match (&o.item, o.add) {
+                (Item::Controller(c), true) => client.add_controller(c).await.map(drop),
+                (Item::Controller(c), false) => {
+                    client.remove_controller(&c.host, c.port).await.map(drop)
+                }
+                (Item::AccessPoint(a), true) => client.add_access_point(a).await.map(drop),
+                (Item::AccessPoint(a), false) => {
+                    client.remove_access_point(&a.key_hash).await.map(drop)
+                }
             };
             match r {
                 Ok(()) => {}
@@ -335,7 +338,7 @@ impl CloudLink {
                     ref message,
                     ..
                 }) if status != 401 => {
-                    tracing::warn!(%message, host = %o.controller.host, "controller change refused by the cloud");
+                    tracing::warn!(%message, change = ?o.item, "configuration change refused by the cloud");
                 }
                 Err(e) => return Err(e),
             }

@@ -12,9 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::AppState;
+use crate::connector::access_points::{self, AccessPoint};
 use crate::connector::cloud_link::config_sync;
 use crate::connector::controllers::{self, Controller, ControllerInput};
 use crate::connector::stored_token;
+use crate::contract::access_point::AccessPointInput;
 use crate::portal::error::{ApiError, WebError};
 use crate::portal::guard::ApiCaller;
 
@@ -25,6 +27,11 @@ pub fn routes() -> Router<AppState> {
         .route("/controllers", get(list_controllers).post(add_controller))
         .route("/controllers/{id}", delete(remove_controller))
         .route("/controllers/{id}/accept-cert", post(accept_cert))
+        .route(
+            "/access-points",
+            get(list_access_points).post(add_access_point),
+        )
+        .route("/access-points/{hash}", delete(remove_access_point))
         .route("/stats", get(stats))
         .route("/token", get(get_token).put(set_token).delete(clear_token))
         .fallback(|| async { ApiError(WebError::NotFound) })
@@ -120,6 +127,54 @@ async fn remove_controller(
         .await
         .map_err(WebError::from)?;
     state.controllers_changed();
+    Ok(Json(removed))
+}
+
+/// The allow-list, and what the AP port refused.
+async fn list_access_points(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value> {
+    let allowed = state
+        .appliance
+        .db
+        .call(|c| access_points::list(c))
+        .await
+        .map_err(WebError::from)?;
+    let a = &state.ap_channel.admission;
+    use std::sync::atomic::Ordering::Relaxed;
+    Ok(Json(json!({
+        "allowed": allowed,
+        "refused": a.refused_sources(),
+        "refused_total": a.refused_total.load(Relaxed),
+        "dropped_total": a.dropped_total.load(Relaxed),
+    })))
+}
+
+async fn add_access_point(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    ApiJson(input): ApiJson<AccessPointInput>,
+) -> Result<(StatusCode, Json<AccessPoint>), ApiError> {
+    let added = state
+        .appliance
+        .db
+        .call(move |c| config_sync::add_access_point(c, &input))
+        .await
+        .map_err(WebError::from)?;
+    state.access_points_changed();
+    Ok((StatusCode::CREATED, Json(added)))
+}
+
+async fn remove_access_point(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    Path(hash): Path<String>,
+) -> ApiResult<AccessPoint> {
+    let removed = state
+        .appliance
+        .db
+        .call(move |c| config_sync::remove_access_point(c, &hash))
+        .await
+        .map_err(WebError::from)?;
+    state.access_points_changed();
     Ok(Json(removed))
 }
 

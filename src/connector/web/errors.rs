@@ -18,6 +18,20 @@ impl From<crate::connector::controllers::ControllerError> for WebError {
     }
 }
 
+impl From<crate::connector::access_points::AccessPointError> for WebError {
+    fn from(e: crate::connector::access_points::AccessPointError) -> Self {
+        use crate::connector::access_points::AccessPointError as E;
+        match e {
+            E::Invalid(fields) => WebError::Invalid {
+                message: "the access point was not saved: check the fields".into(),
+                fields,
+            },
+            E::NotFound(_) => WebError::NotFound,
+            E::Db(d) => d.into(),
+        }
+    }
+}
+
 impl From<crate::connector::cloud_link::enroll::EnrollError> for WebError {
     fn from(e: crate::connector::cloud_link::enroll::EnrollError) -> Self {
         use crate::connector::cloud_link::enroll::EnrollError as E;

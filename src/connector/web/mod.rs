@@ -40,6 +40,13 @@ impl AppState {
         self.cloud.outbox_changed();
     }
 
+    /// The AP allow-list changed here: the AP Channel applies it at once,
+    /// and the change is on its way to the cloud.
+    pub fn access_points_changed(&self) {
+        self.ap_channel.allow_list_changed();
+        self.cloud.outbox_changed();
+    }
+
     /// The Controller Channel's live figures, named from the state file.
     pub async fn controller_channel(
         &self,
@@ -63,6 +70,7 @@ impl portal::Portal for AppState {
         ("/", "dashboard", "Dashboard"),
         ("/controllers", "controllers", "Controllers"),
         ("/statistics", "statistics", "Statistics"),
+        ("/access-points", "access-points", "Access points"),
         ("/token", "token", "Token"),
         ("/system", "system", "System"),
         ("/password", "password", "Password"),

@@ -1,6 +1,7 @@
 //! The connector's own pages, one module per area (login, setup and
 //! password come from the shared portal).
 
+mod access_points;
 mod controllers;
 mod dashboard;
 mod statistics;
@@ -18,6 +19,7 @@ pub fn routes() -> Router<AppState> {
         .merge(controllers::routes())
         .merge(system::routes())
         .merge(statistics::routes())
+        .merge(access_points::routes())
 }
 
 /// Fixed texts shown after a redirect (`?notice=<key>`), so a URL cannot
@@ -34,6 +36,11 @@ pub const NOTICES: &[(&str, &str)] = &[
     ),
     ("controller-added", "Controller added."),
     ("controller-removed", "Controller removed."),
+    (
+        "ap-added",
+        "Access point allowed on every connector of the group.",
+    ),
+    ("ap-removed", "Access point removed; its link was closed."),
     ("api-token-revoked", "API token revoked."),
     (
         "cert-accepted",
