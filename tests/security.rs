@@ -252,3 +252,122 @@ async fn only_allowed_aps_stream_and_refusals_are_counted_by_address() {
     good.stop().await;
     c.app.stop().await;
 }
+
+/// The web certificate's key hash of the appliance whose state is in `dir`.
+fn pin_of(dir: &std::path::Path) -> String {
+    spaces_connector::connector::appliance::Appliance::open(dir)
+        .unwrap()
+        .web_identity
+        .key_hash()
+        .unwrap()
+}
+
+/// A TCP connection to `to` from the local address `from`.
+async fn tcp_from(from: &str, to: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+/// True when the server closed `s` (read gives EOF or an error) within `secs`.
+async fn closed_within(s: &mut tokio::net::TcpStream, secs: u64) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// How many of `conns` the server closes within a second.
+async fn count_closed(conns: &mut [tokio::net::TcpStream]) -> usize {
+    futures_util::future::join_all(conns.iter_mut().map(|s| closed_within(s, 1)))
+        .await
+        .into_iter()
+        .filter(|c| *c)
+        .count()
+}
+
+#[tokio::test]
+async fn slow_and_idle_clients_cannot_take_the_ui_or_the_ap_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = ConnectorProc::start(dir.path(), "127.0.0.77", 0, 0).await;
+    let ui: std::net::SocketAddr = c.base.trim_start_matches("https://").parse().unwrap();
+    let ap: std::net::SocketAddr = c.ap_addr.parse().unwrap();
+
+    // 2,000 idle connections to the UI from 40 addresses, held open.
+    let mut held = Vec::new();
+    for a in 0..40 {
+        for _ in 0..50 {
+            held.push(tcp_from(&format!("127.0.2.{}", a + 1), ui).await);
+        }
+    }
+    // The admin, from another address, still gets the login page at once.
+    let admin = client_from(&pin_of(dir.path()), "127.0.0.78");
+    let t = std::time::Instant::now();
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        admin.get(format!("{}/login", c.base)).send(),
+    )
+    .await
+    .expect("the login page answers while 2,000 connections are held")
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    println!(
+        "login page with 2,000 idle connections held: {:?}",
+        t.elapsed()
+    );
+
+    // One address cannot hold more than its share: past 64 the UI closes
+    // new connections at once, before any TLS work.
+    let mut one = Vec::new();
+    for _ in 0..80 {
+        one.push(tcp_from("127.0.3.1", ui).await);
+    }
+    // (Which ones is up to the accept order; all are watched at once,
+    // well within the handshake deadline that closes the others later.)
+    let closed = count_closed(&mut one).await;
+    assert_eq!(
+        closed, 16,
+        "connections past the per-address cap are closed"
+    );
+
+    // A client that starts a request and never finishes its headers is
+    // dropped by the header-read deadline.
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+        spaces_connector::tls::pin::PinnedKey::client_config(&pin_of(dir.path())),
+    ));
+    let tcp = tcp_from("127.0.3.2", ui).await;
+    let mut slow = tls
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut slow, b"GET /login HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let t = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::io::AsyncReadExt::read_to_end(&mut slow, &mut buf),
+    )
+    .await;
+    assert!(r.is_ok(), "a request whose headers never end is closed");
+    println!("half-sent request closed after {:?}", t.elapsed());
+
+    // The AP port: 16 connections per address, the rest closed at once.
+    let mut aps = Vec::new();
+    for _ in 0..24 {
+        aps.push(tcp_from("127.0.3.3", ap).await);
+    }
+    let closed = count_closed(&mut aps).await;
+    assert_eq!(
+        closed, 8,
+        "AP connections past the per-address cap are closed"
+    );
+    drop(held);
+}

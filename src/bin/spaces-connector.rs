@@ -38,7 +38,18 @@ fn init_logging() {
         .init();
 }
 
+/// Every AP and browser connection is a file descriptor; the usual soft
+/// limit of 1,024 is far below what the caps allow. Under systemd the
+/// unit's `LimitNOFILE` sets it (and its syscall filter forbids changing
+/// it), so only a service started by hand raises its own soft limit.
+fn raise_open_file_limit() {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        let _ = rlimit::increase_nofile_limit(u64::MAX);
+    }
+}
+
 fn serve(data_dir: &std::path::Path, args: ServeArgs) -> anyhow::Result<()> {
+    raise_open_file_limit();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let shutdown = CancellationToken::new();

@@ -1,25 +1,51 @@
 //! Runs a portal over HTTPS (axum-server + rustls), plus an
 //! optional plain-HTTP listener that only redirects to HTTPS, until the
 //! shutdown token is cancelled.
+//!
+//! Everything from the network is bounded before it costs much: connections
+//! per client address and in total (checked before TLS), the TLS handshake,
+//! reading a request's headers, and the first request on a connection each
+//! have a deadline, so slow or idle clients cannot hold the UI.
 
 use std::net::{SocketAddr, TcpListener};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::response::Redirect;
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::Accept;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::conn_limit::{Caps, ConnectionLimits, Slot};
+
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(10);
+/// Deadlines for a client: the TLS handshake, a request's headers, and the
+/// first request after the handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+const HEADERS: Duration = Duration::from_secs(10);
+const FIRST_REQUEST: Duration = Duration::from_secs(15);
+/// Connections to the UI: a browser opens a handful; thousands from one
+/// address is an attack.
+pub const UI_CAPS: Caps = Caps {
+    per_address: 64,
+    total: 8192,
+};
 
 /// A running web server.
 pub struct WebServer {
     pub https_addr: SocketAddr,
     pub redirect_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
+    /// Open HTTPS connections and those refused by the caps.
+    pub connections: Arc<ConnectionLimits>,
 }
 
 impl WebServer {
@@ -34,9 +60,18 @@ impl WebServer {
     ) -> std::io::Result<WebServer> {
         let https_listener = bind(https)?;
         let https_addr = https_listener.local_addr()?;
-        let https_server =
-            axum_server::from_tcp_rustls(https_listener, RustlsConfig::from_config(tls))?
-                .handle(handle_for(shutdown.clone()));
+        let limits = ConnectionLimits::new(UI_CAPS);
+        let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(tls))
+            .handshake_timeout(HANDSHAKE)
+            .acceptor(Limited(limits.clone()));
+        let mut https_server = axum_server::from_tcp(https_listener)?
+            .acceptor(acceptor)
+            .first_request_timeout(FIRST_REQUEST)
+            .handle(handle_for(shutdown.clone()));
+        https_server
+            .http_builder()
+            .http1()
+            .header_read_timeout(HEADERS);
         let mut tasks = vec![tokio::spawn(
             https_server.serve(app.into_make_service_with_connect_info::<SocketAddr>()),
         )];
@@ -44,7 +79,7 @@ impl WebServer {
         if let Some(addr) = redirect {
             let listener = bind(addr)?;
             redirect_addr = Some(listener.local_addr()?);
-            let to_https = redirect_app(https_addr.port());
+            let to_https = redirect_app(https_addr);
             let server = axum_server::from_tcp(listener)?.handle(handle_for(shutdown));
             tasks.push(tokio::spawn(server.serve(to_https.into_make_service())));
         }
@@ -52,6 +87,7 @@ impl WebServer {
             https_addr,
             redirect_addr,
             tasks,
+            connections: limits,
         })
     }
 
@@ -82,19 +118,90 @@ fn handle_for(shutdown: CancellationToken) -> Handle<SocketAddr> {
     handle
 }
 
-fn redirect_app(https_port: u16) -> Router {
-    Router::new().fallback(move |headers: http::HeaderMap, uri: http::Uri| async move {
-        let host = headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.parse::<http::uri::Authority>().ok());
-        let name = host.as_ref().map(|a| a.host()).unwrap_or("localhost");
-        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let port = if https_port == 443 {
-            String::new()
-        } else {
-            format!(":{https_port}")
-        };
-        Redirect::permanent(&format!("https://{name}{port}{path}"))
+/// Redirects plain HTTP to HTTPS on this server's own address: never to
+/// the request's `Host`, which the client chooses.
+fn redirect_app(https: SocketAddr) -> Router {
+    let host = if https.ip().is_unspecified() {
+        crate::host::local_addresses()
+            .into_iter()
+            .find(|a| !a.contains(':'))
+            .unwrap_or_else(|| "127.0.0.1".into())
+    } else if https.is_ipv6() {
+        format!("[{}]", https.ip())
+    } else {
+        https.ip().to_string()
+    };
+    let port = if https.port() == 443 {
+        String::new()
+    } else {
+        format!(":{}", https.port())
+    };
+    let base = format!("https://{host}{port}");
+    Router::new().fallback(move |uri: http::Uri| {
+        let base = base.clone();
+        async move {
+            let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            Redirect::permanent(&format!("{base}{path}"))
+        }
     })
+}
+
+/// Admits a TCP connection only within the caps, before TLS; the stream
+/// carries its slot until it closes.
+#[derive(Clone)]
+struct Limited(Arc<ConnectionLimits>);
+
+impl<S: Send + 'static> Accept<TcpStream, S> for Limited {
+    type Stream = LimitedStream;
+    type Service = S;
+    type Future = std::future::Ready<std::io::Result<(LimitedStream, S)>>;
+
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        let admitted = stream
+            .peer_addr()
+            .ok()
+            .and_then(|peer| self.0.admit(peer.ip()));
+        std::future::ready(match admitted {
+            Some(slot) => Ok((
+                LimitedStream {
+                    inner: stream,
+                    _slot: slot,
+                },
+                service,
+            )),
+            None => Err(std::io::Error::other("connection cap reached")),
+        })
+    }
+}
+
+/// A TCP stream holding its place under the caps.
+struct LimitedStream {
+    inner: TcpStream,
+    _slot: Slot,
+}
+
+impl AsyncRead for LimitedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for LimitedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
