@@ -45,7 +45,11 @@ async fn serve_prints_setup_url_and_console_shares_the_state_file() {
     );
     let r = client.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    set_up_at(&client, base).await;
+    set_up_at(&client, base, &setup_code_in(dir.path())).await;
+    assert!(
+        !dir.path().join("setup-code").exists(),
+        "a used setup code is gone"
+    );
 
     // Console commands against the live service's state file.
     let (ok, out) = console(
@@ -101,8 +105,11 @@ async fn serve_prints_setup_url_and_console_shares_the_state_file() {
     assert!(ok, "{out}");
 
     // Lost password: reset-admin sends every browser back to setup.
-    let (ok, _) = console(dir.path(), &["reset-admin"]);
+    let (ok, out) = console(dir.path(), &["reset-admin"]);
     assert!(ok);
+    // A new setup code, on the console and in the state directory.
+    let code = setup_code_in(dir.path());
+    assert!(out.contains(&format!("setup code: {code}")), "{out}");
     let r = client.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(location(&r), "/setup");
 

@@ -20,10 +20,28 @@ async fn first_boot_leads_to_setup_and_setup_logs_in() {
     assert_eq!(body["error"]["code"], "setup_required");
 
     let token = csrf(&c, &app, "/setup").await;
+    let code = app.setup_code();
+    // Without the console's setup code, nobody on the network can set up.
+    for wrong in ["", "AAAA-BBBB-CCCC"] {
+        let r = c
+            .post(app.at("/setup"))
+            .form(&[
+                ("csrf", token.as_str()),
+                ("code", wrong),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert!(r.text().await.unwrap().contains("setup code is wrong"));
+    }
     let short = c
         .post(app.at("/setup"))
         .form(&[
             ("csrf", token.as_str()),
+            ("code", code.as_str()),
             ("password", "short"),
             ("confirm", "short"),
         ])
@@ -42,6 +60,7 @@ async fn first_boot_leads_to_setup_and_setup_logs_in() {
         .post(app.at("/setup"))
         .form(&[
             ("csrf", token.as_str()),
+            ("code", code.as_str()),
             ("password", PASSWORD),
             ("confirm", "something else"),
         ])

@@ -32,7 +32,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("nmsp", &["contract", "clock"]),
     ("contract", &["fields", "clock"]),
     ("tls", &["db", "clock"]),
-    ("portal", &["db", "fields", "clock", "conn_limit"]),
+    ("portal", &["db", "fields", "clock", "conn_limit", "host"]),
     ("db", &[]),
     ("clock", &[]),
     ("fields", &[]),

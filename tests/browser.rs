@@ -243,6 +243,7 @@ async fn an_admin_sets_up_and_runs_the_appliance_in_a_real_browser() {
     b.goto(&app.at("/controllers")).await;
     b.wait_path("/setup").await;
     b.shot("01-setup").await;
+    b.fill("#code", &app.setup_code()).await;
     b.fill("#password", PASSWORD).await;
     b.fill("#confirm", "something else entirely").await;
     b.click("form[action='/setup'] button[type=submit]").await;
@@ -403,6 +404,7 @@ async fn an_expired_session_sends_the_browser_to_login() {
     let app = TestAppliance::start_args(dir.path(), args).await;
     let b = Browser::start().await;
     b.goto(&app.at("/setup")).await;
+    b.fill("#code", &app.setup_code()).await;
     b.fill("#password", PASSWORD).await;
     b.fill("#confirm", PASSWORD).await;
     b.click("form[action='/setup'] button[type=submit]").await;

@@ -26,7 +26,7 @@ async fn wrong_login(client: reqwest::Client, base: String, user: &'static str) 
 
 #[tokio::test]
 async fn parallel_logins_cannot_outrun_the_throttle() {
-    let (_dir, app, c) = fresh("127.0.0.70").await;
+    let (_dir, app, c) = fresh("127.0.0.80").await;
     set_up(&c, &app).await;
     // 6 client addresses, 8 parallel attempts each: before the fix each
     // attempt was verified (argon2, 19 MiB) before the first verdict.
@@ -52,7 +52,7 @@ async fn parallel_logins_cannot_outrun_the_throttle() {
 
 #[tokio::test]
 async fn the_user_name_is_locked_however_it_is_spelled() {
-    let (_dir, app, c) = fresh("127.0.0.71").await;
+    let (_dir, app, c) = fresh("127.0.0.81").await;
     set_up(&c, &app).await;
     for source in ["127.0.1.20", "127.0.1.21", "127.0.1.22"] {
         let client = client_from(&app.pin, source);
@@ -75,7 +75,7 @@ async fn the_user_name_is_locked_however_it_is_spelled() {
 
 #[tokio::test]
 async fn a_spray_of_user_names_cannot_run_argon2_in_parallel() {
-    let (_dir, app, c) = fresh("127.0.0.72").await;
+    let (_dir, app, c) = fresh("127.0.0.82").await;
     set_up(&c, &app).await;
     // Unknown users are verified against a dummy hash (same cost): each name
     // is a new throttle key, so only the global cap stands in the way.

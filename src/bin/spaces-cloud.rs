@@ -55,6 +55,9 @@ async fn run(args: CloudArgs) -> anyhow::Result<()> {
         cloud.state.url
     );
     let _ = writeln!(out, "Cloud key pin: {}", cloud.state.pin);
+    if let Some(code) = &cloud.setup_code {
+        let _ = writeln!(out, "Setup code: {code} (asked by the setup page)");
+    }
     let _ = out.flush();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -54,11 +54,8 @@ fn serve(data_dir: &std::path::Path, args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let service = Service::start(data_dir, &args, shutdown.clone()).await?;
-        let setup = service
-            .appliance
-            .db
-            .call(|c| spaces_connector::portal::auth::admin::exists(c))
-            .await?;
+        let code = service.setup_code.clone();
+        let setup = code.is_none();
         // The banner is a courtesy: a closed stdout must not stop the service.
         let mut out = std::io::stdout();
         let _ = writeln!(
@@ -75,6 +72,17 @@ fn serve(data_dir: &std::path::Path, args: ServeArgs) -> anyhow::Result<()> {
                 service.url()
             )
         };
+        if let Some(code) = code {
+            let _ = writeln!(
+                out,
+                "Setup code: {code} (asked by the setup page; also in {})",
+                service
+                    .appliance
+                    .data_dir
+                    .join(spaces_connector::portal::auth::setup_code::FILE)
+                    .display()
+            );
+        }
         let _ = writeln!(out, "AP channel on {}", service.ap_addr);
         let _ = writeln!(out, "State file: {}", service.appliance.db.path().display());
         let _ = out.flush();

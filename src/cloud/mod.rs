@@ -135,6 +135,8 @@ impl Portal for CloudState {
 pub struct CloudService {
     pub state: CloudState,
     pub web: WebServer,
+    /// The one-time code the setup page asks for, while no admin exists.
+    pub setup_code: Option<String>,
     purge: tokio::task::JoinHandle<()>,
 }
 
@@ -147,6 +149,10 @@ impl CloudService {
     ) -> anyhow::Result<CloudService> {
         let dir = args.data_dir.clone();
         let (db, web_id, signer) = tokio::task::spawn_blocking(move || open(&dir)).await??;
+        let dir = args.data_dir.clone();
+        let setup_code = db
+            .call(move |c| crate::portal::auth::setup_code::pending(c, &dir))
+            .await?;
         let tls = web_id.server_config()?;
         let pin: Arc<str> = web_id.key_hash()?.into();
         // Bind first so the URL in tokens names the real port.
@@ -185,7 +191,12 @@ impl CloudService {
             args.dedup_window_hours * 3600,
             shutdown,
         ));
-        Ok(CloudService { state, web, purge })
+        Ok(CloudService {
+            state,
+            web,
+            setup_code,
+            purge,
+        })
     }
 
     pub async fn wait(self) -> anyhow::Result<()> {

@@ -262,9 +262,14 @@ fn refused(e: ControllerError) -> ConsoleError {
 
 pub fn reset_admin(a: &Appliance, out: &mut impl Write) -> Result<(), ConsoleError> {
     a.db.call_blocking(admin::reset)?;
+    let code =
+        a.db.call_blocking(|c| crate::portal::auth::setup_code::pending(c, &a.data_dir))?;
     writeln!(
         out,
         "admin password removed and all sessions ended; open the web UI to set a new one"
     )?;
+    if let Some(code) = code {
+        writeln!(out, "setup code: {code}")?;
+    }
     Ok(())
 }

@@ -33,6 +33,8 @@ pub struct Service {
     flush: CancellationToken,
     pub supervisor: Supervisor,
     pub web: WebServer,
+    /// The one-time code the setup page asks for, while no admin exists.
+    pub setup_code: Option<String>,
     tasks: TaskTracker,
 }
 
@@ -46,6 +48,11 @@ impl Service {
         let appliance =
             Arc::new(tokio::task::spawn_blocking(move || Appliance::open(&dir)).await??);
         tokio::task::spawn_blocking(crate::portal::auth::password::warm_up);
+        let dir = data_dir.to_path_buf();
+        let setup_code = appliance
+            .db
+            .call(move |c| crate::portal::auth::setup_code::pending(c, &dir))
+            .await?;
         let policy = SessionPolicy {
             idle: Duration::from_secs(args.session_idle_secs.max(1)),
             absolute: Duration::from_secs(args.session_max_secs.max(1)),
@@ -140,6 +147,7 @@ impl Service {
             supervisor,
             appliance,
             web,
+            setup_code,
             tasks,
         })
     }

@@ -5,7 +5,8 @@
 //! type, static assets, the security layers and the HTTPS server.
 //!
 //! An application implements [`Portal`] and wraps its routes with
-//! [`harden`]. May import `db`, `fields` and `clock`; never a program.
+//! [`harden`]. May import `db`, `fields`, `clock`, `host` and `conn_limit`;
+//! never a program.
 
 pub mod assets;
 pub mod auth;

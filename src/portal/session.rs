@@ -11,7 +11,9 @@ use serde::Deserialize;
 
 use super::layout::{CsrfForm, Layout, NoticeQuery, render};
 use crate::portal::Portal;
-use crate::portal::auth::{admin, password, random_secret, secrets_equal, sessions, throttle};
+use crate::portal::auth::{
+    admin, password, random_secret, secrets_equal, sessions, setup_code, throttle,
+};
 use crate::portal::error::WebError;
 use crate::portal::guard::{
     ClientIp, CurrentSession, PRELOGIN_COOKIE, SESSION_COOKIE, cookie, removal,
@@ -31,6 +33,8 @@ pub fn routes<S: Portal>() -> Router<S> {
 #[template(path = "setup.html")]
 struct SetupPage {
     layout: Layout,
+    /// The setup code as typed, kept when another field was wrong.
+    code: String,
     error: Option<String>,
 }
 
@@ -46,6 +50,9 @@ struct LoginPage {
 struct SetupForm {
     #[serde(default)]
     csrf: String,
+    /// The one-time setup code from the console.
+    #[serde(default)]
+    code: String,
     #[serde(default)]
     password: String,
     #[serde(default)]
@@ -80,6 +87,16 @@ fn check_prelogin(jar: &CookieJar, submitted: &str) -> Result<(), WebError> {
     }
 }
 
+/// The directory holding the state file (and the setup code's file).
+fn state_dir<S: Portal>(state: &S) -> std::path::PathBuf {
+    state
+        .db()
+        .path()
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default()
+}
+
 async fn admin_exists<S: Portal>(state: &S) -> Result<bool, WebError> {
     Ok(state.db().call(|c| admin::exists(c)).await?)
 }
@@ -94,6 +111,7 @@ async fn setup_form<S: Portal>(
     let (jar, csrf) = prelogin_token(jar);
     let page = SetupPage {
         layout: Layout::new(&state, "Set up", "public", csrf),
+        code: String::new(),
         error: None,
     };
     Ok((jar, render(&page)?).into_response())
@@ -109,17 +127,68 @@ async fn setup<S: Portal>(
     if admin_exists(&state).await? {
         return Ok(Redirect::to("/login").into_response());
     }
-    if let Err(msg) = password::check_new(&form.password, &form.confirm) {
+    let refuse = |state: &S, status: StatusCode, err: WebError, csrf: String, code: String| {
         let page = SetupPage {
-            layout: Layout::new(&state, "Set up", "public", form.csrf),
-            error: Some(msg.to_string()),
+            layout: Layout::new(state, "Set up", "public", csrf),
+            code,
+            error: Some(err.to_string()),
         };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        let mut resp = (status, render(&page)?).into_response();
+        err.retry_after(&mut resp);
+        Ok::<_, WebError>(resp)
+    };
+    // The code is checked first, throttled like a password.
+    let attempt = match state.throttle().begin(throttle::keys(&ip, "setup code")) {
+        Ok(a) => a,
+        Err(wait) => {
+            let err = WebError::Throttled(wait);
+            return refuse(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                err,
+                form.csrf,
+                String::new(),
+            );
+        }
+    };
+    let code = form.code.clone();
+    if !state
+        .db()
+        .call(move |c| setup_code::matches(c, &code))
+        .await?
+    {
+        attempt.failed();
+        tracing::warn!(client = %ip, "wrong setup code");
+        let err = WebError::Refused(
+            "The setup code is wrong. It is printed on the appliance's console and kept in its state directory (setup-code).".into(),
+        );
+        return refuse(&state, StatusCode::FORBIDDEN, err, form.csrf, String::new());
+    }
+    attempt.succeeded();
+    if let Err(msg) = password::check_new(&form.password, &form.confirm) {
+        let err = WebError::Refused(msg.to_string());
+        return refuse(
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            err,
+            form.csrf,
+            form.code,
+        );
     }
     let hash = password::hash(form.password)
         .await
         .map_err(WebError::internal)?;
-    let created = state.db().call(move |c| admin::create(c, &hash)).await?;
+    let dir = state_dir(&state);
+    let created = state
+        .db()
+        .call(move |c| {
+            let created = admin::create(c, &hash)?;
+            if created {
+                setup_code::used(c, &dir)?;
+            }
+            Ok::<_, crate::db::DbError>(created)
+        })
+        .await?;
     if !created {
         return Ok(Redirect::to("/login").into_response());
     }

@@ -32,7 +32,8 @@ impl TestCloud {
             static_dir: None,
         };
         let mut cloud = TestCloud::run(args).await;
-        set_up_at(&cloud.http, &cloud.url).await;
+        let code = cloud.service.setup_code.clone().expect("a new cloud");
+        set_up_at(&cloud.http, &cloud.url, &code).await;
         (cloud.tenant_id, cloud.firehose_key) = create_tenant(&cloud.http, &cloud.url).await;
         cloud
     }

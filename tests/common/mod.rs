@@ -62,6 +62,11 @@ impl TestAppliance {
             .0
     }
 
+    /// The setup code the appliance made at start (panics once set up).
+    pub fn setup_code(&self) -> String {
+        self.service.setup_code.clone().expect("not set up yet")
+    }
+
     /// Where APs connect (the AP Channel).
     pub fn ap_addr(&self) -> std::net::SocketAddr {
         self.service.ap_addr
@@ -242,9 +247,17 @@ pub async fn csrf(c: &reqwest::Client, app: &TestAppliance, path: &str) -> Strin
     csrf_of(&page(c, &app.at(path)).await)
 }
 
+/// The setup code an appliance (or cloud) keeps in its state directory.
+pub fn setup_code_in(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("setup-code"))
+        .expect("a setup code waits in the state directory")
+        .trim()
+        .to_string()
+}
+
 /// Sets the admin password at first boot; the client is then logged in.
 pub async fn set_up(c: &reqwest::Client, app: &TestAppliance) {
-    set_up_at(c, &app.url).await;
+    set_up_at(c, &app.url, &app.setup_code()).await;
 }
 
 pub async fn log_in(c: &reqwest::Client, app: &TestAppliance, password: &str) -> reqwest::Response {
@@ -319,13 +332,17 @@ pub fn between(html: &str, start: &str, end: &str) -> String {
 }
 
 /// First-boot setup at a portal's base URL.
-pub async fn set_up_at(c: &reqwest::Client, base: &str) {
+pub async fn set_up_at(c: &reqwest::Client, base: &str, code: &str) {
     let url = format!("{base}/setup");
     let r = submit(
         c,
         &url,
         &url,
-        &[("password", PASSWORD), ("confirm", PASSWORD)],
+        &[
+            ("code", code),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+        ],
     )
     .await;
     assert_eq!(r.status(), 303, "setup should succeed");

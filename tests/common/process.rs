@@ -154,7 +154,7 @@ impl ConnectorProc {
             http,
         } = serve(dir, ip, https_port, ap_port).await;
         if url.ends_with("/setup") {
-            set_up_at(&http, &base).await;
+            set_up_at(&http, &base, &setup_code_in(dir)).await;
         } else {
             let r = log_in_at(&http, &base, PASSWORD).await;
             assert_eq!(r.status(), 303, "login after restart");
@@ -256,7 +256,7 @@ impl CloudProc {
             .unwrap()
             .to_string();
         let http = client_for(&pin, Arc::new(reqwest::cookie::Jar::default()));
-        set_up_at(&http, &url).await;
+        set_up_at(&http, &url, &setup_code_in(dir)).await;
         let (tenant, firehose_key) = create_tenant(&http, &url).await;
         let (group, token) = create_token(&http, &url, &tenant, "HQ pair").await;
         CloudProc {

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api_tokens;
 pub mod password;
 pub mod sessions;
+pub mod setup_code;
 pub mod throttle;
 
 /// Tables every portal has (connector and cloud): settings, TLS material,
