@@ -371,3 +371,58 @@ async fn slow_and_idle_clients_cannot_take_the_ui_or_the_ap_port() {
     );
     drop(held);
 }
+
+#[tokio::test]
+async fn a_read_only_token_reads_metrics_and_changes_nothing() {
+    let c = ReadyAppliance::start("127.0.0.83").await;
+    let r = submit(
+        &c.http,
+        &c.app.at("/system"),
+        &c.app.at("/system/api-tokens"),
+        &[("name", "prometheus"), ("scope", "read")],
+    )
+    .await;
+    let read = between(&r.text().await.unwrap(), "id=\"new-api-token\">", "<");
+    let anon = c.app.client();
+    for path in ["/metrics", "/api/v1/status", "/api/v1/controllers"] {
+        let r = anon
+            .get(c.app.at(path))
+            .bearer_auth(&read)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path} readable");
+    }
+    // Every change is refused: the finding was a metrics token replacing
+    // the connector token and diverting all telemetry.
+    let (signer, _) = spaces_connector::contract::token::TokenSigner::generate();
+    let token = signer.issue(spaces_connector::contract::token::example_claims(
+        "https://127.0.0.1:9",
+        &"ef".repeat(32),
+    ));
+    let attempts = [
+        anon.put(c.app.at("/api/v1/token"))
+            .json(&serde_json::json!({ "token": token })),
+        anon.delete(c.app.at("/api/v1/token")),
+        anon.post(c.app.at("/api/v1/controllers"))
+            .json(&serde_json::json!({"name": "X", "host": "10.9.9.9"})),
+        anon.post(c.app.at("/api/v1/access-points"))
+            .json(&serde_json::json!({"name": "X", "key_hash": "ab".repeat(32)})),
+    ];
+    for req in attempts {
+        let r = req.bearer_auth(&read).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let e: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "forbidden");
+    }
+    let s = c.status().await;
+    assert!(s["token"].is_null(), "no token stored: {s}");
+    assert!(
+        c.get_json("/api/v1/controllers")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    c.app.stop().await;
+}

@@ -91,6 +91,7 @@ CREATE TABLE event_totals (
         M::up("ALTER TABLE members ADD COLUMN member_key_hash TEXT;"),
         // Config pushed by a member is attributed to it; access points
         // allowed on the group's AP Channel.
+        M::up("ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin';"),
         M::up(
             r#"
 ALTER TABLE group_controllers ADD COLUMN added_by TEXT NOT NULL DEFAULT '';

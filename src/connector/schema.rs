@@ -96,6 +96,9 @@ ALTER TABLE config_outbox ADD COLUMN item TEXT NOT NULL DEFAULT 'controller'
 ALTER TABLE controllers ADD COLUMN added_by TEXT NOT NULL DEFAULT '';
 "#,
         ),
+        // API tokens have a scope; those made before scopes could do
+        // everything and keep that.
+        M::up("ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin';"),
     ])
 }
 
@@ -106,7 +109,7 @@ pub fn apply(conn: &mut Connection) -> Result<(), DbError> {
 
 #[cfg(test)]
 fn latest_version() -> i64 {
-    4
+    5
 }
 
 #[cfg(test)]

@@ -43,6 +43,9 @@ pub enum WebError {
     Refused(String),
     #[error("{0}")]
     Conflict(String),
+    /// Authenticated, but not allowed to do this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("the request body is too large")]
     TooLarge,
     #[error("internal error")]
@@ -65,6 +68,7 @@ impl WebError {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Refused(_) => StatusCode::UNAUTHORIZED,
             WebError::Conflict(_) => StatusCode::CONFLICT,
+            WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -83,6 +87,7 @@ impl WebError {
             WebError::BadRequest(_) => "bad_request",
             WebError::Refused(_) => "refused",
             WebError::Conflict(_) => "conflict",
+            WebError::Forbidden(_) => "forbidden",
             WebError::TooLarge => "body_too_large",
             WebError::Internal(_) => "internal_error",
         }

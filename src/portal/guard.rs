@@ -102,15 +102,20 @@ impl<S: Portal> FromRequestParts<S> for ApiCaller {
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(|s| s.trim().to_string())
                 .ok_or(WebError::LoginRequired)?;
-            let ok = state
+            let scope = state
                 .db()
                 .call(move |c| api_tokens::authenticate(c, &secret))
                 .await
-                .map_err(WebError::from)?;
-            return if ok {
-                Ok(ApiCaller)
-            } else {
-                Err(WebError::LoginRequired.into())
+                .map_err(WebError::from)?
+                .ok_or(WebError::LoginRequired)?;
+            let reads = matches!(parts.method, Method::GET | Method::HEAD);
+            return match scope {
+                api_tokens::Scope::Admin => Ok(ApiCaller),
+                api_tokens::Scope::Read if reads => Ok(ApiCaller),
+                api_tokens::Scope::Read => Err(WebError::Forbidden(
+                    "this API token is read-only: create an admin token for changes".into(),
+                )
+                .into()),
             };
         }
         let session = session_from(parts, state).await?;

@@ -57,7 +57,10 @@ impl TestAppliance {
         self.service
             .appliance
             .db
-            .call_blocking(|c| spaces_connector::portal::auth::api_tokens::create(c, "tests"))
+            .call_blocking(|c| {
+                use spaces_connector::portal::auth::api_tokens::{Scope, create};
+                create(c, "tests", Scope::Admin)
+            })
             .unwrap()
             .0
     }
@@ -303,7 +306,7 @@ pub async fn api_token_at(c: &reqwest::Client, base: &str) -> String {
         c,
         &format!("{base}/system"),
         &format!("{base}/system/api-tokens"),
-        &[("name", "tests")],
+        &[("name", "tests"), ("scope", "admin")],
     )
     .await;
     between(&r.text().await.unwrap(), "id=\"new-api-token\">", "<")

@@ -1,7 +1,9 @@
 //! Bearer tokens for the JSON API and `/metrics`, created by the admin on
-//! the system page. Shown once; only their hash is kept.
+//! the system page. Shown once; only their hash is kept. Each has a scope:
+//! `read` may only read (a metrics scraper, a dashboard), `admin` may also
+//! change things (a provisioning script).
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::{random_secret, secret_hash};
@@ -11,6 +13,40 @@ use crate::db::DbError;
 /// Every API token starts with this, so a leaked one is recognisable.
 pub const PREFIX: &str = "scapi_";
 
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// `GET` only: the API's reads and `/metrics`.
+    Read,
+    /// Everything the admin can do through the API.
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Scope::Read => "Read only (metrics, status)",
+            Scope::Admin => "Admin (may change settings)",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "read" => Some(Scope::Read),
+            "admin" => Some(Scope::Admin),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiToken {
     pub id: i64,
@@ -19,6 +55,7 @@ pub struct ApiToken {
     pub prefix: String,
     pub created_at: i64,
     pub last_used: Option<i64>,
+    pub scope: Scope,
 }
 
 impl ApiToken {
@@ -30,13 +67,13 @@ impl ApiToken {
 }
 
 /// Creates a token; returns its one-time plain text and the stored record.
-pub fn create(conn: &Connection, name: &str) -> Result<(String, ApiToken), DbError> {
+pub fn create(conn: &Connection, name: &str, scope: Scope) -> Result<(String, ApiToken), DbError> {
     let secret = format!("{PREFIX}{}", random_secret());
     let prefix: String = secret.chars().take(PREFIX.len() + 6).collect();
     let now = now_unix();
     conn.execute(
-        "INSERT INTO api_tokens (name, token_hash, prefix, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![name, secret_hash(&secret), prefix, now],
+        "INSERT INTO api_tokens (name, token_hash, prefix, created_at, scope) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![name, secret_hash(&secret), prefix, now, scope.as_str()],
     )?;
     let token = ApiToken {
         id: conn.last_insert_rowid(),
@@ -44,25 +81,31 @@ pub fn create(conn: &Connection, name: &str) -> Result<(String, ApiToken), DbErr
         prefix,
         created_at: now,
         last_used: None,
+        scope,
     };
     Ok((secret, token))
 }
 
-/// True when `secret` is a live token; records its use.
-pub fn authenticate(conn: &Connection, secret: &str) -> Result<bool, DbError> {
+/// The scope of `secret` when it is a live token; records its use.
+pub fn authenticate(conn: &Connection, secret: &str) -> Result<Option<Scope>, DbError> {
     if !secret.starts_with(PREFIX) {
-        return Ok(false);
+        return Ok(None);
     }
-    let n = conn.execute(
-        "UPDATE api_tokens SET last_used = ?1 WHERE token_hash = ?2",
-        params![now_unix(), secret_hash(secret)],
-    )?;
-    Ok(n == 1)
+    let scope: Option<String> = conn
+        .query_row(
+            "UPDATE api_tokens SET last_used = ?1 WHERE token_hash = ?2 RETURNING scope",
+            params![now_unix(), secret_hash(secret)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    // An unknown scope (a newer version's) is treated as the least one.
+    Ok(scope.map(|s| Scope::parse(&s).unwrap_or(Scope::Read)))
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<ApiToken>, DbError> {
-    let mut stmt =
-        conn.prepare("SELECT id, name, prefix, created_at, last_used FROM api_tokens ORDER BY id")?;
+    let mut stmt = conn.prepare(
+        "SELECT id, name, prefix, created_at, last_used, scope FROM api_tokens ORDER BY id",
+    )?;
     let rows = stmt.query_map([], |r| {
         Ok(ApiToken {
             id: r.get(0)?,
@@ -70,6 +113,7 @@ pub fn list(conn: &Connection) -> Result<Vec<ApiToken>, DbError> {
             prefix: r.get(2)?,
             created_at: r.get(3)?,
             last_used: r.get(4)?,
+            scope: Scope::parse(&r.get::<_, String>(5)?).unwrap_or(Scope::Read),
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -40,6 +40,8 @@ struct NewTokenForm {
     csrf: String,
     #[serde(default)]
     name: String,
+    #[serde(default)]
+    scope: String,
 }
 
 async fn page(state: &AppState, csrf: String) -> Result<SystemPage, WebError> {
@@ -72,6 +74,8 @@ async fn create_token(
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
     let name = form.name.trim().to_string();
+    // A missing choice is the least power, not the most.
+    let scope = api_tokens::Scope::parse(&form.scope).unwrap_or(api_tokens::Scope::Read);
     if name.is_empty() || name.chars().count() > 64 {
         let mut p = page(&state, session.0.csrf_token).await?;
         p.name_error = Some("Enter a name of 1 to 64 characters.".into());
@@ -80,7 +84,7 @@ async fn create_token(
     let (secret, _) = state
         .appliance
         .db
-        .call(move |c| api_tokens::create(c, &name))
+        .call(move |c| api_tokens::create(c, &name, scope))
         .await?;
     let mut p = page(&state, session.0.csrf_token).await?;
     p.new_token = Some(secret);
