@@ -89,6 +89,14 @@ async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
         || async { (all_active(&a, 3).await && all_active(&b, 3).await).then_some(()) },
     )
     .await;
+    // B shows who added each controller: A, as the cloud recorded it.
+    let on_b = b.get_json("/api/v1/controllers").await;
+    for c in on_b.as_array().unwrap() {
+        assert!(
+            c["added_by"].as_str().unwrap().contains(&a_id[..8]),
+            "attributed to A: {c}"
+        );
+    }
     let cloud_page = cloud
         .http
         .get(format!("{cloud_url}/groups/{group}"))

@@ -426,3 +426,103 @@ async fn a_read_only_token_reads_metrics_and_changes_nothing() {
     );
     c.app.stop().await;
 }
+
+/// Registers a made-up connector with `token` from `source`: the status.
+async fn register_as(cloud: &TestCloud, source: &str, token: &str) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(spaces_connector::tls::pin::PinnedKey::client_config(
+            &cloud.pin,
+        ))
+        .local_address(source.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let r = client
+        .post(format!("{}/api/v1/register", cloud.url))
+        .json(&serde_json::json!({
+            "token": token, "instance_id": uuid::Uuid::new_v4().to_string(),
+            "hostname": "extra", "addresses": [source], "software_version": "0.1.0",
+            "protocol_version": 1, "member_key": "m".repeat(43)
+        }))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn group_tokens_rotate_revoke_limit_and_are_not_kept() {
+    let cloud_dir = tempfile::tempdir().unwrap();
+    let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.84").await;
+    let (group, first) = cloud.create_token("Lifecycle").await;
+    let member = ReadyAppliance::start("127.0.0.85").await;
+    paste_token(&member.http, &member.app, &first).await;
+    member.wait_link("Connected", 10).await;
+
+    // Rotate: a new token; the old one registers nothing, the member stays.
+    let url = format!("{}/groups/{group}", cloud.url);
+    let r = submit(&cloud.http, &url, &format!("{url}/rotate"), &[]).await;
+    let second = between(
+        &r.text().await.unwrap(),
+        "aria-label=\"Connector token\">",
+        "<",
+    );
+    assert_ne!(first, second);
+    let (status, body) = register_as(&cloud, "127.0.0.86", &first).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("replaced"), "{body}");
+    assert_eq!(register_as(&cloud, "127.0.0.86", &second).await.0, 200);
+
+    // A member limit: the group has 2 members now, the limit is 2.
+    let r = submit(
+        &cloud.http,
+        &url,
+        &format!("{url}/limit"),
+        &[("max_members", "2")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let r = submit(
+        &cloud.http,
+        &url,
+        &format!("{url}/limit"),
+        &[("max_members", "lots")],
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        422,
+        "a bad limit is refused and changes nothing"
+    );
+    let (status, body) = register_as(&cloud, "127.0.0.87", &second).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("2 member"), "{body}");
+
+    // Revoke: nothing new registers; the members keep reporting.
+    let r = submit(&cloud.http, &url, &format!("{url}/revoke"), &[]).await;
+    assert_eq!(r.status(), 303);
+    let (status, body) = register_as(&cloud, "127.0.0.88", &second).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("revoked"), "{body}");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(member.status().await["cloud_link"]["status"], "Connected");
+    assert!(cloud.group_page(&group).await.contains("revoked"));
+
+    // Neither token nor its secret is in the cloud's state file.
+    member.app.stop().await;
+    cloud.shutdown().await;
+    let mut state = Vec::new();
+    for f in ["cloud.db", "cloud.db-wal"] {
+        if let Ok(b) = std::fs::read(cloud_dir.path().join(f)) {
+            state.extend(b);
+        }
+    }
+    let text = String::from_utf8_lossy(&state);
+    for t in [&first, &second] {
+        assert!(!text.contains(t.as_str()), "a token is stored in clear");
+        // The signed claims hold the secret; no part of the token is kept.
+        assert!(
+            !text.contains(&t[t.len() - 40..]),
+            "part of a token is stored"
+        );
+    }
+}

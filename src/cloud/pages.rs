@@ -25,6 +25,9 @@ pub fn routes() -> Router<CloudState> {
         .route("/tenants/{id}", get(tenant))
         .route("/tenants/{id}/groups", post(create_group))
         .route("/groups/{id}", get(group))
+        .route("/groups/{id}/rotate", post(rotate))
+        .route("/groups/{id}/revoke", post(revoke))
+        .route("/groups/{id}/limit", post(limit))
 }
 
 #[derive(Template)]
@@ -65,6 +68,17 @@ struct GroupPage {
     up: usize,
     covered: usize,
     incompatible: bool,
+    /// A token just issued: shown this once, never stored.
+    new_token: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LimitForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    max_members: String,
 }
 
 #[derive(Deserialize)]
@@ -177,7 +191,10 @@ async fn create_group(
         })
         .await;
     match made {
-        Ok(g) => Ok(Redirect::to(&format!("/groups/{}", g.id)).into_response()),
+        Ok((g, token)) => {
+            let page = group_page(&state, g.id, s.0.csrf_token, Some(token), None).await?;
+            Ok((StatusCode::CREATED, render(&page)?).into_response())
+        }
         Err(CloudError::Invalid(m)) => {
             let page = tenant_page(&state, id, s.0.csrf_token, Some(m)).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
@@ -191,8 +208,94 @@ async fn group(
     s: CurrentSession,
     Path(id): Path<String>,
 ) -> Result<Html<String>, WebError> {
+    render(&group_page(&state, id, s.0.csrf_token, None, None).await?)
+}
+
+/// "Rotate token": a new token (shown once); the old one registers nothing.
+async fn rotate(
+    State(state): State<CloudState>,
+    s: CurrentSession,
+    Path(id): Path<String>,
+    Form(f): Form<crate::portal::layout::CsrfForm>,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f.csrf)?;
+    let st = state.clone();
+    let group_id = id.clone();
+    let (_, token) = state
+        .db
+        .call(move |c| {
+            let addr = CloudAddress {
+                url: &st.url,
+                pin: &st.pin,
+            };
+            registry::rotate_token(c, &st.signer, &addr, &group_id)
+        })
+        .await?;
+    tracing::info!(group = %id, "group token rotated");
+    let page = group_page(&state, id, s.0.csrf_token, Some(token), None).await?;
+    Ok(render(&page)?.into_response())
+}
+
+async fn revoke(
+    State(state): State<CloudState>,
+    s: CurrentSession,
+    Path(id): Path<String>,
+    Form(f): Form<crate::portal::layout::CsrfForm>,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f.csrf)?;
+    let group_id = id.clone();
+    state
+        .db
+        .call(move |c| registry::revoke_token(c, &group_id))
+        .await?;
+    tracing::info!(group = %id, "group token revoked");
+    Ok(Redirect::to(&format!("/groups/{id}")).into_response())
+}
+
+async fn limit(
+    State(state): State<CloudState>,
+    s: CurrentSession,
+    Path(id): Path<String>,
+    Form(f): Form<LimitForm>,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f.csrf)?;
+    let text = f.max_members.trim().to_string();
+    let max = if text.is_empty() {
+        Ok(None)
+    } else {
+        text.parse::<i64>().map(Some)
+    };
+    let group_id = id.clone();
+    let result = match max {
+        Ok(max) => {
+            state
+                .db
+                .call(move |c| registry::set_member_limit(c, &group_id, max))
+                .await
+        }
+        Err(_) => Err(CloudError::Invalid(
+            "Enter a member limit from 1 to 64, or leave it empty for none.".into(),
+        )),
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/groups/{id}")).into_response()),
+        Err(CloudError::Invalid(m)) => {
+            let page = group_page(&state, id, s.0.csrf_token, None, Some(m)).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn group_page(
+    state: &CloudState,
+    id: String,
+    csrf: String,
+    new_token: Option<String>,
+    error: Option<String>,
+) -> Result<GroupPage, WebError> {
     let liveness = state.liveness;
-    let layout = Layout::new(&state, "Connector group", "tenants", s.0.csrf_token);
+    let layout = Layout::new(state, "Connector group", "tenants", csrf);
     let page = state
         .db
         .call(move |c| {
@@ -239,8 +342,10 @@ async fn group(
                 controllers,
                 totals,
                 sum,
+                new_token,
+                error,
             })
         })
         .await?;
-    render(&page)
+    Ok(page)
 }

@@ -46,8 +46,23 @@ pub struct Group {
     pub tenant_id: String,
     pub name: String,
     pub kind: String,
-    pub token: String,
     pub config_version: i64,
+    /// When the current token was issued (rotation makes a new one).
+    pub token_issued_at: i64,
+    /// Set once the token is revoked: it registers nothing new.
+    pub revoked_at: Option<i64>,
+    /// Members the group takes at most; `None` for no limit.
+    pub max_members: Option<i64>,
+}
+
+impl Group {
+    pub fn token_state(&self) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else {
+            "active"
+        }
+    }
 }
 
 /// A member's identity as authenticated by its credential.
@@ -128,6 +143,8 @@ pub struct CloudAddress<'a> {
 }
 
 /// "Create a new token": a group for a connector name and network kind.
+/// Returns the group and its token, which is shown once: only the hash of
+/// its secret is kept.
 pub fn create_group(
     conn: &Connection,
     signer: &TokenSigner,
@@ -135,7 +152,7 @@ pub fn create_group(
     tenant_id: &str,
     name: &str,
     kind: &str,
-) -> Result<Group, CloudError> {
+) -> Result<(Group, String), CloudError> {
     let name = check_name(name, "connector name")?;
     let kind = match kind {
         "wireless" => NetworkKind::Wireless,
@@ -143,39 +160,109 @@ pub fn create_group(
         _ => return Err(CloudError::Invalid("Choose wireless or wired.".into())),
     };
     let tenant = tenant(conn, tenant_id)?.ok_or(CloudError::NotFound)?;
-    let secret = random_secret();
     let id = uuid::Uuid::new_v4().to_string();
+    let now = crate::clock::now_unix();
+    conn.execute(
+        "INSERT INTO groups (id, tenant_id, name, kind, secret_hash, token, created_at)
+         VALUES (?1, ?2, ?3, ?4, '', '', ?5)",
+        params![id, tenant.id, name, kind.as_str(), now],
+    )
+    .map_err(DbError::from)?;
+    let token = issue_token(conn, signer, cloud, &tenant, &id, &name, kind)?;
+    Ok((group(conn, &id)?.ok_or(CloudError::NotFound)?, token))
+}
+
+/// Issues a new token for a group with a new secret: the previous token
+/// stops registering (its members keep their own credentials) and a
+/// revoked group is active again.
+pub fn rotate_token(
+    conn: &Connection,
+    signer: &TokenSigner,
+    cloud: &CloudAddress<'_>,
+    group_id: &str,
+) -> Result<(Group, String), CloudError> {
+    let g = group(conn, group_id)?.ok_or(CloudError::NotFound)?;
+    let tenant = tenant(conn, &g.tenant_id)?.ok_or(CloudError::NotFound)?;
+    let kind = match g.kind.as_str() {
+        "wired" => NetworkKind::Wired,
+        _ => NetworkKind::Wireless,
+    };
+    let token = issue_token(conn, signer, cloud, &tenant, &g.id, &g.name, kind)?;
+    Ok((group(conn, group_id)?.ok_or(CloudError::NotFound)?, token))
+}
+
+fn issue_token(
+    conn: &Connection,
+    signer: &TokenSigner,
+    cloud: &CloudAddress<'_>,
+    tenant: &Tenant,
+    group_id: &str,
+    name: &str,
+    kind: NetworkKind,
+) -> Result<String, CloudError> {
+    let secret = random_secret();
+    let now = crate::clock::now_unix();
     let token = signer.issue(Claims {
         tenant_id: tenant.id.clone(),
         tenant_name: tenant.name.clone(),
-        group_id: id.clone(),
-        group_name: name.clone(),
+        group_id: group_id.to_string(),
+        group_name: name.to_string(),
         kind,
         cloud_url: cloud.url.to_string(),
         cloud_pin: cloud.pin.to_string(),
         signing_key: String::new(),
         secret: secret.clone(),
-        issued_at: crate::clock::now_unix(),
+        issued_at: now,
         expires_at: None,
     });
     conn.execute(
-        "INSERT INTO groups (id, tenant_id, name, kind, secret_hash, token, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            id,
-            tenant.id,
-            name,
-            kind.as_str(),
-            secret_hash(&secret),
-            token,
-            crate::clock::now_unix()
-        ],
+        "UPDATE groups SET secret_hash = ?2, token_issued_at = ?3, revoked_at = NULL WHERE id = ?1",
+        params![group_id, secret_hash(&secret), now],
     )
     .map_err(DbError::from)?;
-    group(conn, &id)?.ok_or(CloudError::NotFound)
+    Ok(token)
 }
 
-const GROUP_COLUMNS: &str = "id, tenant_id, name, kind, token, config_version";
+/// Revokes a group's token: it registers nothing new; members already
+/// registered keep working with their own credentials.
+pub fn revoke_token(conn: &Connection, group_id: &str) -> Result<(), CloudError> {
+    let n = conn
+        .execute(
+            "UPDATE groups SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![group_id, crate::clock::now_unix()],
+        )
+        .map_err(DbError::from)?;
+    if n == 0 && group(conn, group_id)?.is_none() {
+        return Err(CloudError::NotFound);
+    }
+    Ok(())
+}
+
+/// Sets the most members the group takes (`None`: no limit).
+pub fn set_member_limit(
+    conn: &Connection,
+    group_id: &str,
+    max: Option<i64>,
+) -> Result<(), CloudError> {
+    if max.is_some_and(|m| !(1..=64).contains(&m)) {
+        return Err(CloudError::Invalid(
+            "Enter a member limit from 1 to 64, or leave it empty for none.".into(),
+        ));
+    }
+    let n = conn
+        .execute(
+            "UPDATE groups SET max_members = ?2 WHERE id = ?1",
+            params![group_id, max],
+        )
+        .map_err(DbError::from)?;
+    if n == 0 {
+        return Err(CloudError::NotFound);
+    }
+    Ok(())
+}
+
+const GROUP_COLUMNS: &str =
+    "id, tenant_id, name, kind, config_version, token_issued_at, revoked_at, max_members";
 
 fn group_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Group> {
     Ok(Group {
@@ -183,8 +270,10 @@ fn group_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Group> {
         tenant_id: r.get(1)?,
         name: r.get(2)?,
         kind: r.get(3)?,
-        token: r.get(4)?,
-        config_version: r.get(5)?,
+        config_version: r.get(4)?,
+        token_issued_at: r.get(5)?,
+        revoked_at: r.get(6)?,
+        max_members: r.get(7)?,
     })
 }
 
@@ -232,20 +321,27 @@ pub fn register(
     }
     let key_hash = secret_hash(&req.member_key);
     let tx = conn.transaction().map_err(DbError::from)?;
-    let (secret_ok, config_version): (bool, i64) = tx
+    type GroupCheck = (String, i64, Option<i64>, Option<i64>);
+    let (stored_hash, config_version, revoked_at, max_members): GroupCheck = tx
         .query_row(
-            "SELECT secret_hash = ?2, config_version FROM groups WHERE id = ?1",
-            params![claims.group_id, secret_hash(&claims.secret)],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            "SELECT secret_hash, config_version, revoked_at, max_members FROM groups WHERE id = ?1",
+            [&claims.group_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()
         .map_err(DbError::from)?
         .ok_or_else(|| {
             CloudError::Unauthorized("the token's connector group no longer exists".into())
         })?;
-    if !secret_ok {
+    if !crate::portal::auth::secrets_equal(&stored_hash, &secret_hash(&claims.secret)) {
         return Err(CloudError::Unauthorized(
-            "the token's secret does not match its group".into(),
+            "this token was replaced by a newer one (rotated in the cloud): use the current token"
+                .into(),
+        ));
+    }
+    if revoked_at.is_some() {
+        return Err(CloudError::Unauthorized(
+            "this token was revoked in the cloud: it registers no new connector".into(),
         ));
     }
     let existing: Option<(String, i64, Option<String>)> = tx
@@ -272,6 +368,29 @@ pub fn register(
             "instance {} is already registered and reporting from another address; each connector needs its own instance (a cloned VM keeps its twin's identity: reset it)",
             req.instance_id
         )));
+    }
+    let is_member: bool = tx
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM members WHERE instance_id = ?1 AND group_id = ?2",
+            params![req.instance_id, claims.group_id],
+            |r| r.get(0),
+        )
+        .map_err(DbError::from)?;
+    if let Some(max) = max_members
+        && !is_member
+    {
+        let members: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM members WHERE group_id = ?1",
+                [&claims.group_id],
+                |r| r.get(0),
+            )
+            .map_err(DbError::from)?;
+        if members >= max {
+            return Err(CloudError::Conflict(format!(
+                "the group already has its {max} member(s): raise the limit in the cloud to add this connector"
+            )));
+        }
     }
     let credential = format!("sccr_{}", random_secret());
     tx.execute(

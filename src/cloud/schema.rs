@@ -92,6 +92,16 @@ CREATE TABLE event_totals (
         // Config pushed by a member is attributed to it; access points
         // allowed on the group's AP Channel.
         M::up("ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin';"),
+        // Group tokens have a lifecycle (rotate, revoke, a member limit) and
+        // are no longer kept: only their secret's hash is.
+        M::up(
+            r#"
+ALTER TABLE groups ADD COLUMN revoked_at INTEGER;
+ALTER TABLE groups ADD COLUMN max_members INTEGER;
+ALTER TABLE groups ADD COLUMN token_issued_at INTEGER NOT NULL DEFAULT 0;
+UPDATE groups SET token = '';
+"#,
+        ),
         M::up(
             r#"
 ALTER TABLE group_controllers ADD COLUMN added_by TEXT NOT NULL DEFAULT '';

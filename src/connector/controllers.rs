@@ -26,6 +26,9 @@ pub struct Controller {
     pub cert_pin: Option<String>,
     /// A different key the controller presented later, awaiting an admin.
     pub pending_pin: Option<String>,
+    /// The member that added it, as the cloud recorded it; empty when it
+    /// was added on this connector.
+    pub added_by: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +41,8 @@ pub enum ControllerError {
     Db(#[from] DbError),
 }
 
-const COLUMNS: &str = "id, name, host, port, kind, enabled, created_at, cert_pin, pending_pin";
+const COLUMNS: &str =
+    "id, name, host, port, kind, enabled, created_at, cert_pin, pending_pin, added_by";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Controller> {
     let kind: String = r.get(4)?;
@@ -52,6 +56,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Controller> {
         created_at: r.get(6)?,
         cert_pin: r.get(7)?,
         pending_pin: r.get(8)?,
+        added_by: r.get(9)?,
     })
 }
 

@@ -154,11 +154,11 @@ pub async fn create_token(
     let tenant = format!("{url}/tenants/{tenant_id}");
     let fields = [("name", name), ("kind", "wireless")];
     let r = submit(http, &tenant, &format!("{tenant}/groups"), &fields).await;
-    assert_eq!(r.status(), 303);
-    let group_id = location(&r).trim_start_matches("/groups/").to_string();
-    let html = page(http, &format!("{url}/groups/{group_id}")).await;
+    assert_eq!(r.status(), 201);
+    // The token is on the page that answers its creation, and only there.
+    let html = r.text().await.unwrap();
     (
-        group_id,
+        between(&html, "action=\"/groups/", "/rotate\""),
         between(&html, "aria-label=\"Connector token\">", "<"),
     )
 }
