@@ -80,7 +80,7 @@ async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
     .await;
     let status_url = sim.status_url.clone();
     // Controllers are added on A only; the group's configuration brings them to B.
-    a.add_controllers(&sim).await;
+    a.add_controllers(&sim, "WLC").await;
     // So are the APs allowed on the AP Channel.
     a.allow_aps(&sim).await;
     eventually(

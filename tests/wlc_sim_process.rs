@@ -13,7 +13,7 @@ async fn wlc_sim_status_matches_the_connectors_counters() {
     let mut sim = SimProc::start(3, &["--allow-any", "--rate", "50", "--seed", "7"]).await;
     let dir = tempfile::tempdir().unwrap();
     let mut c = ConnectorProc::start(dir.path(), "127.0.0.30", 0, 0).await;
-    c.add_controllers(&sim).await;
+    c.add_controllers(&sim, "WLC").await;
     eventually(
         20,
         "all three Active and echo counters equal on both sides",

@@ -81,6 +81,10 @@ struct Args {
     /// Telemetry messages per second, per AP (default: --rate).
     #[arg(long)]
     ap_rate: Option<f64>,
+    /// Pad every notification with this many bytes (an unknown TLV that a
+    /// connector skips), up to 60,000: a controller flooding large frames.
+    #[arg(long, default_value_t = 0)]
+    pad_bytes: usize,
     /// Exit after this many seconds.
     #[arg(long)]
     duration: Option<u64>,
@@ -146,6 +150,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             seed: args.seed,
             index: i,
             echo_timeout: Duration::from_secs(args.echo_timeout_secs.max(1)),
+            pad_bytes: args.pad_bytes,
         };
         let c = SimController::start(spec.clone())
             .await

@@ -42,6 +42,9 @@ pub struct ControllerSpec {
     pub index: u32,
     /// A connector that sent no echo for this long is closed (NMSP.md).
     pub echo_timeout: Duration,
+    /// Bytes of padding added to every notification (an unknown TLV that
+    /// receivers skip): to play a controller that floods large frames.
+    pub pad_bytes: usize,
 }
 
 /// `show nmsp status`: one row per location server address.
@@ -300,7 +303,7 @@ impl SimController {
     /// Produces notifications at the configured rate.
     async fn generate(self: Arc<Self>) {
         let spec = &self.spec;
-        let mut traffic = Traffic::new(spec.seed, spec.index, 8, 64);
+        let mut traffic = Traffic::new(spec.seed, spec.index, 8, 64).with_padding(spec.pad_bytes);
         while self.subscribed.load(Relaxed) < spec.wait_for {
             tokio::select! {
                 _ = self.cancel.cancelled() => return,

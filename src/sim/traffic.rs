@@ -2,7 +2,7 @@
 //! roaming between APs, their RSSI as APs hear them, association info, and
 //! AP counters. Deterministic for a seed (only the timestamps are real).
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio_util::codec::Encoder;
@@ -32,7 +32,13 @@ pub struct Traffic {
     aps: Vec<Ap>,
     /// Per controller, not per session: every connector sees the same.
     sequence: u64,
+    /// Bytes of padding per notification (see `with_padding`).
+    pad: usize,
 }
+
+/// A tag no receiver knows, so it skips the padding (NMSP.md: unknown tags
+/// are skipped).
+const PAD_TAG: u16 = 0x7f00;
 
 impl Traffic {
     /// A world of `aps` access points and `clients` clients for controller
@@ -63,7 +69,15 @@ impl Traffic {
             clients,
             aps,
             sequence: 0,
+            pad: 0,
         }
+    }
+
+    /// Adds `bytes` of padding to every notification, as an unknown TLV
+    /// (capped so a frame stays within 64 KiB).
+    pub fn with_padding(mut self, bytes: usize) -> Traffic {
+        self.pad = bytes.min(60_000);
+        self
     }
 
     pub fn sequence(&self) -> u64 {
@@ -118,6 +132,15 @@ impl Traffic {
                 MessageType::StatisticsNotification,
                 notification::statistics(seq, ts, ap.mac, &ap.counters),
             )
+        };
+        let body = if self.pad > 0 {
+            let mut padded = BytesMut::from(&body[..]);
+            padded.put_u16(PAD_TAG);
+            padded.put_u16(self.pad as u16);
+            padded.resize(padded.len() + self.pad, 0);
+            padded.freeze()
+        } else {
+            body
         };
         encode(Message::Notification {
             msg_type,

@@ -123,6 +123,7 @@ pub fn sim_spec(
         seed: 42,
         index,
         echo_timeout: std::time::Duration::from_secs(5),
+        pad_bytes: 0,
     }
 }
 

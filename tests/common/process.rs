@@ -277,6 +277,8 @@ pub struct SimProc {
     pub proc: Proc,
     /// `host:port` of each controller, in order.
     pub controllers: Vec<String>,
+    /// Key hash of each controller (the `source` of its events), in order.
+    pub controller_keys: Vec<String>,
     /// The JSON form of `show nmsp status` for every controller.
     pub status_url: String,
     /// Key hash of each simulated AP (`--aps N`), in order.
@@ -298,10 +300,12 @@ impl SimProc {
             .next()
             .unwrap()
             .replace("/show/nmsp/status", "/status.json");
-        let mut controllers = Vec::new();
+        let (mut controllers, mut controller_keys) = (Vec::new(), Vec::new());
         for i in 1..=n {
             let line = proc.line_with(&format!("wlc-sim-{i} listening on")).await;
             controllers.push(line.split_whitespace().nth(3).unwrap().to_string());
+            let key = line.rsplit(' ').next().unwrap().trim_end_matches(')');
+            controller_keys.push(key.to_string());
         }
         let mut aps = Vec::new();
         let n_aps = extra
@@ -321,6 +325,7 @@ impl SimProc {
         SimProc {
             proc,
             controllers,
+            controller_keys,
             status_url,
             aps,
         }
@@ -341,14 +346,15 @@ impl ConnectorProc {
         }
     }
 
-    /// Adds every controller of `sim` through the API, as "WLC 1", "WLC 2"….
-    pub async fn add_controllers(&self, sim: &SimProc) {
+    /// Adds every controller of `sim` through the API, named `prefix 1`,
+    /// `prefix 2`….
+    pub async fn add_controllers(&self, sim: &SimProc, prefix: &str) {
         for (i, addr) in sim.controllers.iter().enumerate() {
             let (host, port) = addr.rsplit_once(':').unwrap();
             let r = self
                 .post_json(
                     "/api/v1/controllers",
-                    serde_json::json!({"name": format!("WLC {}", i + 1), "host": host, "port": port}),
+                    serde_json::json!({"name": format!("{prefix} {}", i + 1), "host": host, "port": port}),
                 )
                 .await;
             assert_eq!(r.status(), 201, "controller {addr} added");
