@@ -95,6 +95,12 @@ async fn three_controllers_active_and_counts_agree_exactly() {
         metrics.contains("spaces_channel_messages_total{channel=\"controller\"} 1500"),
         "{metrics}"
     );
+    // The figures come in pages; totals cover the whole channel.
+    let page = rig.get_json("/api/v1/stats?offset=1&limit=1").await;
+    let ch = &page["controller_channel"];
+    assert_eq!(ch["links"].as_array().unwrap().len(), 1);
+    assert_eq!(ch["totals"]["links"], 3);
+    assert_eq!(ch["totals"]["incoming_messages"], 1500);
     // A strict OpenMetrics parser reads the whole exposition.
     let parsed = openmetrics_parser::openmetrics::parse_openmetrics(&metrics)
         .unwrap_or_else(|e| panic!("/metrics is not valid OpenMetrics: {e:?}\n{metrics}"));

@@ -88,15 +88,22 @@ pub async fn run_batcher(
                 }
             }
         };
-        // Write in bounded batches even when draining a large backlog.
-        while !batch.is_empty() {
+        // Write one batch within the bounds; the event that crossed them
+        // starts the next. Draining at the end writes everything, still in
+        // bounded batches.
+        loop {
             let take = batch_len_within(&batch, limits);
-            let rest = batch.split_off(take);
+            let rest = batch.split_off(take.min(batch.len()));
             let full = std::mem::replace(&mut batch, rest);
-            write_batch(&db, full, limits, &stats).await;
-            spooled.notify_one();
+            if !full.is_empty() {
+                write_batch(&db, full, limits, &stats).await;
+                spooled.notify_one();
+            }
+            if !closing || batch.is_empty() {
+                break;
+            }
         }
-        batch_bytes = 0;
+        batch_bytes = batch.iter().map(|q| q.event.body.len()).sum();
         if closing {
             return;
         }
@@ -167,6 +174,59 @@ mod tests {
     use super::*;
     use crate::contract::event::Channel;
     use std::io::Read;
+
+    #[tokio::test]
+    async fn batches_are_bounded_in_bytes_so_none_can_exceed_the_cloud_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::connector::schema::open(dir.path()).unwrap();
+        let (queue, rx) = crate::nmsp::queue::EventQueue::new(16 << 20, 8 << 20);
+        let source = queue.for_source();
+        for i in 0..40u8 {
+            let body = bytes::Bytes::from(vec![i; 60_000]);
+            let e = Event::new(Channel::Controller, "src".into(), 15, body);
+            source.try_push(e).map_err(|_| "queued").unwrap();
+        }
+        drop((source, queue));
+        let limits = BatchLimits {
+            max_events: 2000,
+            max_bytes: 1 << 20,
+            max_delay: Duration::from_millis(20),
+            spool_cap_bytes: i64::MAX,
+        };
+        let stats = Arc::new(UplinkStats::default());
+        run_batcher(
+            db.clone(),
+            rx,
+            limits,
+            stats.clone(),
+            Arc::new(Notify::new()),
+            CancellationToken::new(),
+        )
+        .await;
+        let batches = db
+            .call(|c| {
+                let mut out = Vec::new();
+                let mut after = 0;
+                while let Some(b) = spool::next_after(c, after)? {
+                    after = b.id;
+                    out.push(b);
+                }
+                Ok::<_, crate::db::DbError>(out)
+            })
+            .await
+            .unwrap();
+        // 40 bodies of 60 kB, at most 1 MiB of bodies a batch: 3 batches.
+        assert_eq!(batches.len(), 3);
+        assert_eq!(batches.iter().map(|b| b.events).sum::<i64>(), 40);
+        for b in &batches {
+            let mut json = Vec::new();
+            flate2::read::GzDecoder::new(&b.payload[..])
+                .read_to_end(&mut json)
+                .unwrap();
+            assert!(json.len() < 1_500_000, "a batch of {} bytes", json.len());
+        }
+        assert_eq!(stats.spooled.load(Relaxed), 40);
+    }
 
     #[test]
     fn encoded_batch_is_gzipped_json_with_dedup_keys() {

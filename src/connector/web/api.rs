@@ -193,11 +193,41 @@ async fn accept_cert(
     Ok(Json(c))
 }
 
-async fn stats(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value> {
-    let channel = state.controller_channel().await.map_err(WebError::from)?;
+/// `?offset=&limit=` over each channel's links: a site with thousands of
+/// APs answers in pages; the totals always cover the whole channel.
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    offset: usize,
+    #[serde(default = "default_page")]
+    limit: usize,
+}
+
+fn default_page() -> usize {
+    MAX_PAGE
+}
+
+const MAX_PAGE: usize = 1000;
+
+async fn stats(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    axum::extract::Query(page): axum::extract::Query<Page>,
+) -> ApiResult<Value> {
+    let mut controllers = state.controller_channel().await.map_err(WebError::from)?;
+    let mut aps = state.ap_channel.snapshot();
+    let limit = page.limit.clamp(1, MAX_PAGE);
+    for ch in [&mut controllers, &mut aps] {
+        ch.links = std::mem::take(&mut ch.links)
+            .into_iter()
+            .skip(page.offset)
+            .take(limit)
+            .collect();
+    }
     Ok(Json(json!({
-        "controller_channel": channel,
-        "ap_channel": state.ap_channel.snapshot(),
+        "controller_channel": controllers,
+        "ap_channel": aps,
+        "page": { "offset": page.offset, "limit": limit },
     })))
 }
 
