@@ -1,6 +1,8 @@
 //! Fuzz target: arbitrary bytes through `FrameCodec::decode` (fed in two
 //! chunks, to reach the partial-frame paths) and every frame through
-//! `Message::decode`; whatever decodes must survive a re-encode.
+//! `Message::decode`; whatever decodes must survive a re-encode. The second
+//! byte picks the channel: a controller's codec (64 KiB frames) or the AP
+//! Channel's (8 KiB), so both network-facing decoders are covered.
 #![no_main]
 
 use bytes::BytesMut;
@@ -14,8 +16,15 @@ fuzz_target!(|data: &[u8]| {
     let Some((&split, data)) = data.split_first() else {
         return;
     };
+    let Some((&channel, data)) = data.split_first() else {
+        return;
+    };
     let cut = usize::from(split).min(data.len());
-    let mut codec = FrameCodec::new();
+    let mut codec = if channel & 1 == 0 {
+        FrameCodec::new()
+    } else {
+        FrameCodec::with_max_body(spaces_connector::connector::ap_channel::AP_MAX_BODY)
+    };
     let mut buf = BytesMut::new();
     for chunk in [&data[..cut], &data[cut..]] {
         buf.extend_from_slice(chunk);

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::registry::Member;
-use crate::contract::cloud_api::{BatchAck, EventBatch, FirehoseEvent};
+use crate::contract::cloud_api::{BatchAck, EventBatch, FirehoseEvent, WireEvent};
 use crate::contract::event::{Channel, dedup_key};
 use crate::db::DbError;
 
@@ -38,6 +38,19 @@ fn channel_name(c: Channel) -> &'static str {
         Channel::Controller => "controller",
         Channel::Ap => "ap",
     }
+}
+
+/// One event of a batch as the cloud trusts it: its dedup key and body, or
+/// `None` when it is not an event of ours. A source is a key hash (64 hex
+/// digits), the body base64, and the key must be the one its source, type
+/// and body make. Fuzzed (`fuzz/fuzz_targets/batch_decode.rs`).
+pub fn decode_event(e: &WireEvent) -> Option<([u8; 32], Vec<u8>)> {
+    if e.source.len() != 64 || !e.source.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let body = B64.decode(&e.body).ok()?;
+    let key = dedup_key(&e.source, e.msg_type, &body);
+    (hex::encode(key) == e.key).then_some((key, body))
 }
 
 /// Stores a batch; returns how many of its events were new to the group.
@@ -74,19 +87,9 @@ pub fn ingest(
         // and batch rather than per event.
         let mut per_source: std::collections::HashMap<&str, (i64, i64)> = Default::default();
         for e in &batch.events {
-            // A source is a key hash (64 hex digits); anything else is not
-            // an event of ours and is not stored.
-            if e.source.len() != 64 || !e.source.bytes().all(|b| b.is_ascii_hexdigit()) {
-                continue;
-            }
-            let Ok(body) = B64.decode(&e.body) else {
+            let Some((key, body)) = decode_event(e) else {
                 continue;
             };
-            let key = dedup_key(&e.source, e.msg_type, &body);
-            // A key that does not match its event is not trusted.
-            if hex::encode(key) != e.key {
-                continue;
-            }
             accepted += 1;
             let n = insert.execute(params![
                 member.group_id,
