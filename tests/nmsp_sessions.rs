@@ -348,3 +348,28 @@ async fn removing_a_controller_in_the_ui_ends_its_session_at_once() {
     sim.stop().await;
     rig.app.stop().await;
 }
+
+#[tokio::test]
+async fn echoes_go_out_on_time_under_load() {
+    // The connector echoes every 200 ms (test timing); this controller
+    // closes a session that sent no echo for 2 × that. A timer that only
+    // checked "200 ms elapsed?" at each tick drifted towards 400 ms and
+    // got sessions closed under load.
+    let rig = ReadyAppliance::start("127.0.0.28").await;
+    let auth = AuthList::new([rig.app.key_hash()], false);
+    let mut spec = sim_spec(0, auth, 2000.0, None);
+    spec.wait_for = 0;
+    spec.echo_timeout = Duration::from_millis(400);
+    let sim = SimController::start(spec).await.unwrap();
+    let id = rig.add("WLC", &sim).await;
+    rig.wait_status(id, "Active", 10).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let link = rig.link(id).await;
+    let r = row(&sim, rig.ip);
+    assert!(link["messages"].as_u64() > Some(2000), "under load: {link}");
+    assert!(r.rx_echo_req >= 15, "echoes: {}", r.rx_echo_req);
+    assert_eq!(r.sessions, 1, "no session was closed for a late echo");
+    assert_eq!(link["reconnects"], 0);
+    sim.stop().await;
+    rig.app.stop().await;
+}

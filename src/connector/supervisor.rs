@@ -1,6 +1,7 @@
 //! The supervisor: one task per configured controller, started when a
 //! controller appears in the state file, stopped when it goes, restarted
-//! with jittered exponential backoff (reset after a stable session), all
+//! at once after a session that was up and with jittered exponential
+//! backoff only on repeated failure (`reconnect`), all
 //! cancelled at shutdown.
 //!
 //! It reconciles against the state file rather than taking commands, so a
@@ -13,9 +14,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use crate::connector::reconnect::Reconnect;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -26,8 +26,6 @@ use crate::db::Db;
 use crate::nmsp::queue::EventQueue;
 use crate::tls::identity::Identity;
 
-/// A session that lived this long resets the backoff.
-const STABLE_SESSION: Duration = Duration::from_secs(60);
 /// How often the state file is re-read for changes made elsewhere.
 const POLL: Duration = Duration::from_secs(2);
 
@@ -163,15 +161,6 @@ impl Supervisor {
     }
 }
 
-fn backoff() -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_secs(1))
-        .with_max_delay(Duration::from_secs(30))
-        .with_jitter()
-        .without_max_times()
-        .build()
-}
-
 /// Keeps one controller's session up until `cancel`.
 async fn supervise(inner: Arc<Inner>, controller: Controller, cancel: CancellationToken) {
     let stats = inner.stats.link(controller.id);
@@ -179,7 +168,7 @@ async fn supervise(inner: Arc<Inner>, controller: Controller, cancel: Cancellati
         stats.set_down(LinkStatus::Disabled, None, None);
         return;
     }
-    let mut delays = backoff();
+    let mut delays = Reconnect::default();
     let mut pin = controller.cert_pin.clone();
     loop {
         stats.set_down(LinkStatus::Connecting, None, None);
@@ -198,7 +187,6 @@ async fn supervise(inner: Arc<Inner>, controller: Controller, cancel: Cancellati
         let id = controller.id;
         let first_use = pin.is_none();
         let mut learned = None;
-        let started = Instant::now();
         let result = session
             .run(|c| {
                 if first_use {
@@ -217,9 +205,6 @@ async fn supervise(inner: Arc<Inner>, controller: Controller, cancel: Cancellati
         let was_active = stats.status() == LinkStatus::Active;
         if was_active {
             stats.reconnects.fetch_add(1, Relaxed);
-            if started.elapsed() >= STABLE_SESSION {
-                delays = backoff();
-            }
         }
         tracing::warn!(controller = %controller.name, error = %err, "controller session ended");
         let status = match &err {
@@ -237,7 +222,7 @@ async fn supervise(inner: Arc<Inner>, controller: Controller, cancel: Cancellati
             SessionError::Unauthorized(_) => LinkStatus::Unauthorized,
             _ => LinkStatus::Backoff,
         };
-        let delay = delays.next().unwrap_or(Duration::from_secs(30));
+        let delay = delays.next_delay(was_active);
         let retry_at = crate::clock::now_unix() + delay.as_secs() as i64;
         stats.set_down(status, Some(err.to_string()), Some(retry_at));
         tokio::select! {
