@@ -11,7 +11,7 @@
 //! | [`contract`] | shared: token, cloud API, event identity, controller config | `fields`, `clock` |
 //! | [`tls`] | shared: TLS identities, key pinning, client authorisation | `db`, `clock` |
 //! | [`portal`] | shared: the web pieces both UIs use (setup, login, sessions, CSRF, layout, errors, server) | `db`, `fields`, `clock`, `host`, `conn_limit` |
-//! | [`db`] | shared: the SQLite state-file helper | nothing |
+//! | [`db`] | shared: the SQLite state-file helper | `clock` |
 //! | [`clock`], [`fields`], [`host`], [`conn_limit`] | shared leaves: time, per-field validation messages, this machine's addresses, connection caps | nothing |
 //!
 //! The three programs never import each other; `src/bin/` holds only their

@@ -131,3 +131,69 @@ fn console_refuses_garbage_without_touching_state() {
     let (ok, out) = console(dir.path(), &["controller", "remove", "nothing"]);
     assert!(!ok && out.contains("no controller"), "{out}");
 }
+
+/// Runs `serve` on a data directory that must refuse to start; returns the
+/// exit status and what it printed.
+fn serve_refused(dir: &Path) -> (std::process::ExitStatus, String) {
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.29:0",
+            "--ap-listen",
+            "127.0.0.29:0",
+        ])
+        .env("SPACES_CONNECTOR_LOG", "error")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status, text)
+}
+
+#[test]
+fn a_damaged_state_file_stops_the_service_and_is_kept_aside() {
+    // Empty: before, this silently became a first boot (setup open to all).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("connector.db"), b"").unwrap();
+    let (status, out) = serve_refused(dir.path());
+    assert!(!status.success(), "a non-zero exit so systemd shows it");
+    assert!(out.contains("damaged") && out.contains("empty"), "{out}");
+    assert!(!out.contains("/setup"), "no setup page: {out}");
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the damaged file is kept");
+    // And it stays refused on the next start (systemd restarts it).
+    let (status, out) = serve_refused(dir.path());
+    assert!(
+        !status.success() && out.contains("Restore a backup"),
+        "{out}"
+    );
+
+    // Truncated in the middle of a real state file.
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _) = console(
+        dir.path(),
+        &["controller", "add", "--name", "W", "--host", "10.0.0.1"],
+    );
+    assert!(ok);
+    let db = dir.path().join("connector.db");
+    let len = std::fs::metadata(&db).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+    f.set_len(len / 2).unwrap();
+    drop(f);
+    let (status, out) = serve_refused(dir.path());
+    assert!(!status.success(), "{out}");
+    assert!(out.contains("damaged"), "{out}");
+    // Console commands refuse it too, with the same words.
+    let (ok, out) = console(dir.path(), &["controller", "list"]);
+    assert!(!ok && out.contains("damaged"), "{out}");
+}

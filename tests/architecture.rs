@@ -33,7 +33,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("contract", &["fields", "clock"]),
     ("tls", &["db", "clock"]),
     ("portal", &["db", "fields", "clock", "conn_limit", "host"]),
-    ("db", &[]),
+    ("db", &["clock"]),
     ("clock", &[]),
     ("fields", &[]),
     ("host", &[]),

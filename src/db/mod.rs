@@ -7,7 +7,7 @@
 //! The console opens its own `Db` on the same file; WAL plus the busy
 //! timeout make that safe while the service runs.
 //!
-//! Imports nothing of this crate.
+//! May import `clock` only.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -29,6 +29,15 @@ pub enum DbError {
     },
     #[error("database task failed: {0}")]
     Task(String),
+    #[error(
+        "the state file {path} is damaged ({reason}); it was kept as {aside}. \
+         Restore a backup into {path}, or move {aside} out of the directory to start as a new appliance"
+    )]
+    Damaged {
+        path: PathBuf,
+        reason: String,
+        aside: PathBuf,
+    },
 }
 
 /// Brings a freshly opened database to its program's current schema.
@@ -51,8 +60,31 @@ impl Db {
         })?;
         restrict_permissions(data_dir);
         let path = data_dir.join(file);
+        // A state file that exists but cannot be trusted is never silently
+        // replaced by a first boot: that would forget the identity, token
+        // and controllers and open setup to anyone.
+        if let Some(aside) = damaged_sibling(data_dir, file) {
+            return Err(DbError::Damaged {
+                path,
+                reason: "an earlier start found it damaged".into(),
+                aside,
+            });
+        }
+        if let Err(reason) = check_header(&path) {
+            return Err(set_aside(path, reason));
+        }
         let mut conn = Connection::open(&path)?;
-        configure(&conn)?;
+        // Waiting on a console command's write is not damage.
+        conn.busy_timeout(Duration::from_secs(5))?;
+        if let Err(e) = quick_check(&conn).and_then(|()| configure(&conn)) {
+            return match corruption(&e) {
+                Some(reason) => {
+                    drop(conn);
+                    Err(set_aside(path, reason))
+                }
+                None => Err(e),
+            };
+        }
         migrate(&mut conn)?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
@@ -101,6 +133,91 @@ impl Db {
             c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
             Ok(())
         })
+    }
+}
+
+/// Suffix of a damaged state file kept aside.
+const DAMAGED: &str = ".damaged-";
+
+fn damaged_sibling(dir: &Path, file: &str) -> Option<PathBuf> {
+    let prefix = format!("{file}{DAMAGED}");
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
+}
+
+/// A file that exists must be a whole SQLite database: not empty, and
+/// starting with SQLite's header. A missing file is a first boot.
+fn check_header(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("cannot be read: {e}")),
+    };
+    let mut header = [0u8; 16];
+    match f.read(&mut header) {
+        Ok(0) => Err("it is empty".into()),
+        Ok(16) if &header == b"SQLite format 3\0" => Ok(()),
+        Ok(_) => Err("it is not an SQLite database".into()),
+        Err(e) => Err(format!("cannot be read: {e}")),
+    }
+}
+
+/// SQLite's own consistency check, quick form (pages and indexes).
+fn quick_check(conn: &Connection) -> Result<(), DbError> {
+    let result: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    if result == "ok" {
+        Ok(())
+    } else {
+        Err(DbError::Task(format!("SQLite's check failed: {result}")))
+    }
+}
+
+/// Why `e` means the file itself is damaged, if it does (a busy or
+/// unwritable file is not damage).
+fn corruption(e: &DbError) -> Option<String> {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match e {
+        DbError::Task(check) => Some(check.clone()),
+        DbError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(f.code, DatabaseCorrupt | NotADatabase) =>
+        {
+            Some(format!("SQLite cannot read it: {e}"))
+        }
+        _ => None,
+    }
+}
+
+/// Moves a damaged state file (and its WAL) aside; the error says where.
+fn set_aside(path: PathBuf, reason: String) -> DbError {
+    let aside = PathBuf::from(format!(
+        "{}{DAMAGED}{}",
+        path.display(),
+        crate::clock::now_unix()
+    ));
+    if let Err(e) = std::fs::rename(&path, &aside) {
+        return DbError::Damaged {
+            reason: format!("{reason}; moving it aside failed: {e}"),
+            aside: path.clone(),
+            path,
+        };
+    }
+    for ext in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{ext}", path.display()));
+        let _ = std::fs::rename(&side, format!("{}{ext}", aside.display()));
+    }
+    tracing::error!(path = %path.display(), aside = %aside.display(), %reason, "damaged state file set aside");
+    DbError::Damaged {
+        path,
+        reason,
+        aside,
     }
 }
 
