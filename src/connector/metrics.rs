@@ -16,6 +16,24 @@ use crate::connector::stats::{ChannelSnapshot, ChannelTotals, LinkSnapshot, Link
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+/// Every fault the connector counts, for `/metrics` as for the dashboard.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Events lost, by reason (`spool_cap`, `disk_full`, `storage_error`).
+    pub events_lost: Vec<(&'static str, u64)>,
+    /// Events waiting in the spool.
+    pub spooled: u64,
+    /// AP handshakes refused (not on the allow-list, no key).
+    pub ap_refused: u64,
+    /// AP connections closed unread from penalised addresses or over caps.
+    pub ap_dropped: u64,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ChannelLabels {
     channel: String,
 }
@@ -131,8 +149,45 @@ fn register<L, T>(
 
 /// Renders every channel: channel totals with a `channel` label, and each
 /// link with `channel`, `id`, `name` and `address`.
-pub fn render(channels: &[(&str, &ChannelSnapshot)]) -> String {
+pub fn render(channels: &[(&str, &ChannelSnapshot)], faults: &Faults) -> String {
     let mut registry = Registry::default();
+    let lost = Family::<ReasonLabels, Counter>::default();
+    for (reason, n) in &faults.events_lost {
+        lost.get_or_create(&ReasonLabels {
+            reason: reason.to_string(),
+        })
+        .inc_by(*n);
+    }
+    registry.register(
+        "spaces_events_lost",
+        "Events that could not be kept, by reason.",
+        lost,
+    );
+    let gauge = |v: u64| {
+        let g = Gauge::<i64>::default();
+        g.set(v.min(i64::MAX as u64) as i64);
+        g
+    };
+    let counter = |v: u64| {
+        let c = Counter::<u64>::default();
+        c.inc_by(v);
+        c
+    };
+    registry.register(
+        "spaces_spool_events",
+        "Events waiting in the spool for the cloud.",
+        gauge(faults.spooled),
+    );
+    registry.register(
+        "spaces_ap_refused",
+        "AP Channel handshakes refused (not on the allow-list, or no key).",
+        counter(faults.ap_refused),
+    );
+    registry.register(
+        "spaces_ap_dropped",
+        "AP Channel connections closed unread (penalised address or over a cap).",
+        counter(faults.ap_dropped),
+    );
     let totals: Vec<(ChannelLabels, &ChannelTotals)> = channels
         .iter()
         .map(|(ch, snap)| {
@@ -180,7 +235,15 @@ mod tests {
             .data_in
             .fetch_add(42, std::sync::atomic::Ordering::Relaxed);
         let snap = ch.snapshot(&[(3, "a\"b".into(), "10.0.0.1:16113".into())]);
-        let text = render(&[("controller", &snap)]);
+        let faults = Faults {
+            events_lost: vec![("disk_full", 7)],
+            ..Faults::default()
+        };
+        let text = render(&[("controller", &snap)], &faults);
+        assert!(
+            text.contains("spaces_events_lost_total{reason=\"disk_full\"} 7"),
+            "{text}"
+        );
         assert!(text.contains("spaces_channel_messages_total{channel=\"controller\"} 42"));
         assert!(text.contains("name=\"a\\\"b\""), "{text}");
         assert!(text.contains("# TYPE spaces_link_up gauge"));

@@ -178,7 +178,11 @@ impl Service {
         let _ = self.batcher.await;
         self.tasks.wait().await;
         let db = self.appliance.db.clone();
-        tokio::task::spawn_blocking(move || db.checkpoint()).await??;
+        // A checkpoint that fails (a full disk) loses nothing: the WAL is
+        // replayed at the next start. It must not make a clean stop fail.
+        if let Err(e) = tokio::task::spawn_blocking(move || db.checkpoint()).await? {
+            tracing::warn!(error = %e, "could not checkpoint the state file at shutdown; the WAL keeps it");
+        }
         Ok(())
     }
 }

@@ -73,7 +73,7 @@ impl Traffic {
         }
     }
 
-    /// Adds `bytes` of padding to every notification, as an unknown TLV
+    /// Adds `bytes` of random padding to every notification, as an unknown TLV
     /// (capped so a frame stays within 64 KiB).
     pub fn with_padding(mut self, bytes: usize) -> Traffic {
         self.pad = bytes.min(60_000);
@@ -137,7 +137,11 @@ impl Traffic {
             let mut padded = BytesMut::from(&body[..]);
             padded.put_u16(PAD_TAG);
             padded.put_u16(self.pad as u16);
-            padded.resize(padded.len() + self.pad, 0);
+            // Random bytes, drawn once per frame: every connector still gets
+            // the same body, and gzip cannot make the flood vanish.
+            let mut fill = vec![0u8; self.pad];
+            self.rng.fill(&mut fill[..]);
+            padded.extend_from_slice(&fill);
             padded.freeze()
         } else {
             body

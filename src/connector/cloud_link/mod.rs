@@ -73,6 +73,12 @@ pub struct LinkView {
     pub group_compatible: bool,
     pub delivered_events: u64,
     pub spool: spool::SpoolTotals,
+    /// Events lost because they could not be spooled, by reason.
+    pub lost_disk_full: u64,
+    pub lost_storage_error: u64,
+    pub last_loss: Option<String>,
+    /// Spooling is failing for want of disk space right now.
+    pub disk_full: bool,
 }
 
 impl LinkView {
@@ -110,6 +116,9 @@ pub struct CloudLink {
     outbox: Notify,
     pub spooled: Arc<Notify>,
     pub uplink: Arc<UplinkStats>,
+    /// Batches the cloud acknowledged whose removal from the spool failed
+    /// (a full disk): never sent again, removed as soon as it works.
+    acked: Arc<Mutex<std::collections::BTreeSet<i64>>>,
     controllers: Arc<ChannelStats>,
     supervisor: Supervisor,
 }
@@ -138,6 +147,7 @@ impl CloudLink {
             outbox: Notify::new(),
             spooled: Arc::new(Notify::new()),
             uplink: Arc::new(UplinkStats::default()),
+            acked: Arc::new(Mutex::new(Default::default())),
             controllers,
             supervisor,
         });
@@ -176,6 +186,15 @@ impl CloudLink {
             group_compatible: s.group_compatible,
             delivered_events: self.uplink.delivered.load(Relaxed),
             spool,
+            lost_disk_full: self.uplink.lost_disk_full.load(Relaxed),
+            lost_storage_error: self.uplink.lost_storage_error.load(Relaxed),
+            last_loss: self
+                .uplink
+                .last_loss
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            disk_full: self.uplink.disk_full.load(Relaxed),
         })
     }
 
@@ -416,6 +435,7 @@ impl CloudLink {
         let mut in_flight = tokio::task::JoinSet::new();
         let mut dispatched = 0i64;
         loop {
+            self.remove_acked().await;
             while in_flight.len() < MAX_IN_FLIGHT {
                 let next = self
                     .db
@@ -424,8 +444,21 @@ impl CloudLink {
                     .map_err(|e| ClientError::Protocol(e.to_string()))?;
                 let Some(batch) = next else { break };
                 dispatched = batch.id;
-                let (client, db, uplink) = (client.clone(), self.db.clone(), self.uplink.clone());
-                in_flight.spawn(deliver(client, db, uplink, batch));
+                if self
+                    .acked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains(&batch.id)
+                {
+                    continue;
+                }
+                let (client, db, uplink, acked) = (
+                    client.clone(),
+                    self.db.clone(),
+                    self.uplink.clone(),
+                    self.acked.clone(),
+                );
+                in_flight.spawn(deliver(client, db, uplink, acked, batch));
             }
             tokio::select! {
                 done = in_flight.join_next(), if !in_flight.is_empty() => match done {
@@ -440,6 +473,27 @@ impl CloudLink {
     }
 }
 
+impl CloudLink {
+    /// Retries removing acknowledged batches that could not be removed.
+    async fn remove_acked(&self) {
+        let pending: Vec<i64> = self
+            .acked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        for id in pending {
+            if self.db.call(move |c| spool::remove(c, id)).await.is_ok() {
+                self.acked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+            }
+        }
+    }
+}
+
 /// Batches on their way to the cloud at once.
 const MAX_IN_FLIGHT: usize = 4;
 
@@ -447,6 +501,7 @@ async fn deliver(
     client: CloudClient,
     db: Db,
     uplink: Arc<UplinkStats>,
+    acked: Arc<Mutex<std::collections::BTreeSet<i64>>>,
     batch: spool::SpooledBatch,
 ) -> Result<(), ClientError> {
     match client.events(batch.payload.clone()).await {
@@ -454,7 +509,11 @@ async fn deliver(
             uplink.delivered.fetch_add(batch.events as u64, Relaxed);
             uplink.batches_delivered.fetch_add(1, Relaxed);
             let id = batch.id;
-            let _ = db.call(move |c| spool::remove(c, id)).await;
+            if let Err(e) = db.call(move |c| spool::remove(c, id)).await {
+                // Never sent again; removed as soon as the disk allows.
+                tracing::warn!(error = %e, "an acknowledged batch could not leave the spool yet");
+                acked.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+            }
             Ok(())
         }
         Err(ClientError::Refused {

@@ -46,6 +46,34 @@ pub struct UplinkStats {
     /// Events the cloud acknowledged.
     pub delivered: AtomicU64,
     pub batches_delivered: AtomicU64,
+    /// Events that could not be spooled because the disk is full (or the
+    /// headroom kept for the state file's own writes was reached).
+    pub lost_disk_full: AtomicU64,
+    /// Events that could not be spooled for another storage error.
+    pub lost_storage_error: AtomicU64,
+    /// The last reason events were lost, for the dashboard.
+    pub last_loss: std::sync::Mutex<Option<String>>,
+    /// True while spooling fails for want of space (cleared by the next
+    /// batch that is spooled).
+    pub disk_full: std::sync::atomic::AtomicBool,
+}
+
+/// Free space kept on the state file's file system for its own writes
+/// (settings, sessions, the outbox): the spool stops short of it.
+pub const DISK_HEADROOM: u64 = 2 << 20;
+
+/// Bytes free for an unprivileged writer on the file system of `path`.
+pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    let dir = path.parent().unwrap_or(path);
+    rustix::fs::statvfs(dir)
+        .ok()
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+/// Why a batch could not be spooled.
+enum Unspooled {
+    DiskFull(String),
+    Error(String),
 }
 
 /// Gathers events into spooled batches until the channel closes or
@@ -128,20 +156,59 @@ fn batch_len_within(batch: &[Queued], limits: BatchLimits) -> usize {
 async fn write_batch(db: &Db, queued: Vec<Queued>, limits: BatchLimits, stats: &UplinkStats) {
     let n = queued.len() as i64;
     let id = uuid::Uuid::new_v4().to_string();
+    let path = db.path().to_path_buf();
     let result = db
         .call(move |c| {
             let payload = encode(&id, queued.iter().map(|q| &q.event));
-            spool::append(c, &id, n, &payload, limits.spool_cap_bytes)
+            // Stop short of filling the disk: the state file's own writes
+            // (sessions, settings) must keep working.
+            let free = free_bytes(&path).unwrap_or(u64::MAX);
+            if free < DISK_HEADROOM + payload.len() as u64 {
+                return Ok(Err(Unspooled::DiskFull(format!(
+                    "disk full: {} kB free, {} kB kept for the state file",
+                    free / 1024,
+                    DISK_HEADROOM / 1024
+                ))));
+            }
+            Ok::<_, crate::db::DbError>(
+                match spool::append(c, &id, n, &payload, limits.spool_cap_bytes) {
+                    Ok(dropped) => Ok(dropped),
+                    Err(e) if is_disk_full(&e) => {
+                        Err(Unspooled::DiskFull(format!("disk full: {e}")))
+                    }
+                    Err(e) => Err(Unspooled::Error(e.to_string())),
+                },
+            )
         })
-        .await;
-    match result {
+        .await
+        .unwrap_or_else(|e| Err(Unspooled::Error(e.to_string())));
+    let (counter, reason) = match result {
         Ok(dropped) => {
             stats.spooled.fetch_add(n as u64, Relaxed);
+            stats.disk_full.store(false, Relaxed);
             if dropped > 0 {
                 tracing::warn!(dropped, "spool cap reached: oldest events dropped");
             }
+            return;
         }
-        Err(e) => tracing::error!(error = %e, events = n, "cannot spool events"),
+        Err(Unspooled::DiskFull(reason)) => {
+            stats.disk_full.store(true, Relaxed);
+            (&stats.lost_disk_full, reason)
+        }
+        Err(Unspooled::Error(reason)) => (&stats.lost_storage_error, reason),
+    };
+    counter.fetch_add(n as u64, Relaxed);
+    tracing::error!(events = n, %reason, "events lost: they could not be spooled");
+    *stats.last_loss.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+}
+
+/// SQLite's "database or disk is full", or the OS's "no space left".
+pub fn is_disk_full(e: &crate::db::DbError) -> bool {
+    match e {
+        crate::db::DbError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+            f.code == rusqlite::ErrorCode::DiskFull
+        }
+        other => other.to_string().contains("No space left"),
     }
 }
 

@@ -235,15 +235,32 @@ async fn stats(
 /// scrapers).
 pub async fn metrics(State(state): State<AppState>, _: ApiCaller) -> Result<Response, ApiError> {
     let channel = state.controller_channel().await.map_err(WebError::from)?;
+    let link = state.cloud.view().await.map_err(WebError::from)?;
+    let admission = &state.ap_channel.admission;
+    use std::sync::atomic::Ordering::Relaxed;
+    let faults = crate::connector::metrics::Faults {
+        events_lost: vec![
+            ("spool_cap", link.spool.dropped_events.max(0) as u64),
+            ("disk_full", link.lost_disk_full),
+            ("storage_error", link.lost_storage_error),
+        ],
+        spooled: link.spool.events.max(0) as u64,
+        ap_refused: admission.refused_total.load(Relaxed),
+        ap_dropped: admission.dropped_total.load(Relaxed)
+            + state.ap_channel.connections.refused.load(Relaxed),
+    };
     Ok((
         [(
             http::header::CONTENT_TYPE,
             crate::connector::metrics::CONTENT_TYPE,
         )],
-        crate::connector::metrics::render(&[
-            ("controller", &channel),
-            ("ap", &state.ap_channel.snapshot()),
-        ]),
+        crate::connector::metrics::render(
+            &[
+                ("controller", &channel),
+                ("ap", &state.ap_channel.snapshot()),
+            ],
+            &faults,
+        ),
     )
         .into_response())
 }

@@ -84,10 +84,14 @@ pub fn touch(
         return Ok(None);
     }
     if now != last_seen {
-        conn.execute(
+        // Marking the session used is best effort: a full disk must not
+        // turn every page into an error (it is shown on the dashboard).
+        if let Err(e) = conn.execute(
             "UPDATE sessions SET last_seen = ?1 WHERE id_hash = ?2",
             params![now, id_hash],
-        )?;
+        ) {
+            tracing::warn!(error = %e, "could not mark the session used");
+        }
     }
     Ok(Some(Session {
         id_hash,
