@@ -526,3 +526,23 @@ async fn group_tokens_rotate_revoke_limit_and_are_not_kept() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_http_redirect_never_follows_the_request_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = test_args("127.0.0.89");
+    args.redirect_listen = Some("127.0.0.89:0".parse().unwrap());
+    let app = TestAppliance::start_args(dir.path(), args).await;
+    let r = app
+        .client()
+        .get(format!("http://{}/login?x=1", app.redirect_addr().unwrap()))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 308);
+    let to = location(&r);
+    assert!(to.starts_with(&format!("{}/login?x=1", app.url)), "{to}");
+    assert!(!to.contains("evil"), "{to}");
+    app.stop().await;
+}

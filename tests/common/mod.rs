@@ -70,6 +70,11 @@ impl TestAppliance {
         self.service.setup_code.clone().expect("not set up yet")
     }
 
+    /// The plain-HTTP redirect listener, when one was asked for.
+    pub fn redirect_addr(&self) -> Option<std::net::SocketAddr> {
+        self.service.web.redirect_addr
+    }
+
     /// Where APs connect (the AP Channel).
     pub fn ap_addr(&self) -> std::net::SocketAddr {
         self.service.ap_addr
