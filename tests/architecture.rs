@@ -26,7 +26,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "cloud",
-        &["contract", "tls", "portal", "db", "clock", "fields", "host"],
+        &[
+            "contract", "tls", "portal", "db", "clock", "fields", "host", "nmsp",
+        ],
     ),
     ("sim", &["nmsp", "tls", "contract", "clock"]),
     ("nmsp", &["contract", "clock"]),

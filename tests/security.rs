@@ -203,15 +203,7 @@ async fn only_allowed_aps_stream_and_refusals_are_counted_by_address() {
         (s["ap_channel"]["totals"]["incoming_messages"].as_u64() > Some(20)).then_some(())
     })
     .await;
-    let page = c
-        .http
-        .get(c.app.at("/access-points"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = c.page("/access-points").await;
     assert!(
         page.contains("Lobby") && page.contains(&rogue_hash),
         "page lists both"

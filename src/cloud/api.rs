@@ -45,6 +45,7 @@ pub fn routes() -> Router<CloudState> {
         )
         .route(path::HEARTBEAT, post(heartbeat))
         .route(path::FIREHOSE, get(firehose))
+        .route(path::GAPS, get(gaps))
         .merge(
             // Batches arrive gzipped; the limit applies after decompression.
             Router::new()
@@ -266,18 +267,45 @@ fn yes() -> bool {
 
 /// NDJSON stream of a tenant's unique events, each exactly once, in offset
 /// order; resumable with `?after=`.
+/// The tenant whose firehose key the request carries.
+async fn firehose_tenant(state: &CloudState, parts: &Parts) -> Result<String, ApiError> {
+    let key = bearer(parts).ok_or(WebError::LoginRequired)?;
+    Ok(state
+        .db
+        .call(move |c| registry::tenant_by_firehose_key(c, &key))
+        .await
+        .map_err(WebError::from)?
+        .ok_or_else(|| WebError::Refused("unknown firehose key".into()))?)
+}
+
+/// Events no member delivered, per group and source, for the tenant of
+/// the firehose key: what a consumer of the firehose will never see.
+async fn gaps(State(state): State<CloudState>, parts: Parts) -> Result<Response, ApiError> {
+    let tenant = firehose_tenant(&state, &parts).await?;
+    let now = crate::clock::now_ms() as i64;
+    let out = state
+        .db
+        .call(move |c| {
+            let mut out = Vec::new();
+            for g in registry::groups_of(c, &tenant)? {
+                let sources = super::gaps::report(c, &g.id, now)?;
+                out.push(
+                    serde_json::json!({ "group_id": g.id, "group": g.name, "sources": sources }),
+                );
+            }
+            Ok::<_, crate::db::DbError>(out)
+        })
+        .await
+        .map_err(WebError::from)?;
+    Ok(Json(serde_json::json!({ "groups": out })).into_response())
+}
+
 async fn firehose(
     State(state): State<CloudState>,
     parts: Parts,
     Query(q): Query<FirehoseQuery>,
 ) -> Result<Response, ApiError> {
-    let key = bearer(&parts).ok_or(WebError::LoginRequired)?;
-    let tenant = state
-        .db
-        .call(move |c| registry::tenant_by_firehose_key(c, &key))
-        .await
-        .map_err(WebError::from)?
-        .ok_or_else(|| WebError::Refused("unknown firehose key".into()))?;
+    let tenant = firehose_tenant(&state, &parts).await?;
     let rx = state.ingested.subscribe();
     let init = (state.db.clone(), tenant, q.after, q.follow, rx, false);
     let stream = futures_util::stream::unfold(

@@ -86,6 +86,7 @@ pub fn ingest(
         // Totals are summed per source in memory: one row write per source
         // and batch rather than per event.
         let mut per_source: std::collections::HashMap<&str, (i64, i64)> = Default::default();
+        let mut sequences = super::gaps::Tracker::default();
         for e in &batch.events {
             let Some((key, body)) = decode_event(e) else {
                 continue;
@@ -101,6 +102,12 @@ pub fn ingest(
                 now_ms
             ])?;
             new += n;
+            if n == 1
+                && let Ok(fields) = crate::nmsp::NotificationFields::parse(&body)
+            {
+                let seq = fields.sequence.min(i64::MAX as u64) as i64;
+                sequences.observe(&tx, &member.group_id, &e.source, seq, now_ms)?;
+            }
             let t = per_source.entry(e.source.as_str()).or_default();
             t.0 += 1;
             t.1 += n as i64;

@@ -4,10 +4,11 @@
 //! members, serves the firehose of unique events, and shows it all on an
 //! admin dashboard.
 //!
-//! May import the shared modules (`contract`, `tls`, `portal`, `db`,
-//! `clock`, `fields`, `host`); never `connector` or `sim`.
+//! May import the shared modules (`contract`, `nmsp`, `tls`, `portal`,
+//! `db`, `clock`, `fields`, `host`); never `connector` or `sim`.
 
 pub mod api;
+pub mod gaps;
 pub mod group_config;
 pub mod ingest;
 pub mod pages;

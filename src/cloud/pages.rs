@@ -70,6 +70,8 @@ struct GroupPage {
     incompatible: bool,
     /// A token just issued: shown this once, never stored.
     new_token: Option<String>,
+    /// Events no member delivered, per source.
+    gaps: Vec<super::gaps::SourceGaps>,
     error: Option<String>,
 }
 
@@ -326,6 +328,7 @@ async fn group_page(
                 })
                 .collect();
             let totals = ingest::totals(c, &id)?;
+            let gaps = super::gaps::report(c, &id, crate::clock::now_ms() as i64)?;
             let sum = Totals {
                 source: "all".into(),
                 received: totals.iter().map(|t| t.received).sum(),
@@ -343,6 +346,7 @@ async fn group_page(
                 totals,
                 sum,
                 new_token,
+                gaps,
                 error,
             })
         })

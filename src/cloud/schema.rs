@@ -102,6 +102,26 @@ ALTER TABLE groups ADD COLUMN token_issued_at INTEGER NOT NULL DEFAULT 0;
 UPDATE groups SET token = '';
 "#,
         ),
+        // Sequence continuity per source: the highest seen and the ranges
+        // no member delivered.
+        M::up(
+            r#"
+CREATE TABLE source_sequences (
+    group_id TEXT NOT NULL,
+    source   TEXT NOT NULL,
+    highest  INTEGER NOT NULL,
+    PRIMARY KEY (group_id, source)
+) STRICT;
+CREATE TABLE sequence_gaps (
+    group_id    TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    first       INTEGER NOT NULL,
+    last        INTEGER NOT NULL,
+    detected_ms INTEGER NOT NULL,
+    PRIMARY KEY (group_id, source, first)
+) STRICT;
+"#,
+        ),
         M::up(
             r#"
 ALTER TABLE group_controllers ADD COLUMN added_by TEXT NOT NULL DEFAULT '';

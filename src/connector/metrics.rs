@@ -71,7 +71,7 @@ const TOTALS: [(&str, &str, Figure<ChannelTotals>); 3] = [
     ),
 ];
 
-const PER_LINK: [(&str, &str, Figure<LinkSnapshot>); 9] = [
+const PER_LINK: [(&str, &str, Figure<LinkSnapshot>); 10] = [
     (
         "spaces_link_messages",
         "Data messages received from the link.",
@@ -111,6 +111,11 @@ const PER_LINK: [(&str, &str, Figure<LinkSnapshot>); 9] = [
         "spaces_link_malformed",
         "Messages skipped as malformed.",
         Figure::Counter(|l| l.malformed),
+    ),
+    (
+        "spaces_link_missed",
+        "Data messages missed: gaps in the source's sequence.",
+        Figure::Counter(|l| l.missed),
     ),
     (
         "spaces_link_unsupported",

@@ -17,6 +17,7 @@ pub mod path {
     pub const EVENTS: &str = "/api/v1/events";
     pub const HEARTBEAT: &str = "/api/v1/heartbeat";
     pub const FIREHOSE: &str = "/api/v1/firehose";
+    pub const GAPS: &str = "/api/v1/gaps";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -182,6 +182,7 @@ mod tests {
             kind: "aireos".into(),
         }
     }
+
     #[test]
     fn accepts_addresses_and_names() {
         let ok = input("WLC 1", "10.0.0.1", "").validate().unwrap();

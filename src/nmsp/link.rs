@@ -155,8 +155,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> NmspLink<S> {
                         Some(Message::EchoRequest { transaction_id }) => {
                             self.send(Message::EchoResponse { transaction_id }).await?;
                         }
-                        Some(Message::Notification { msg_type, body, .. }) => {
+                        Some(Message::Notification { msg_type, body, sequence, .. }) => {
                             self.stats.data_in.fetch_add(1, Relaxed);
+                            self.stats.saw_sequence(sequence);
                             let event = Event::new(channel, source.clone(), msg_type as u8, body);
                             match events.try_push(event) {
                                 Ok(()) => {}

@@ -83,6 +83,11 @@ pub struct LinkStats {
     /// Times the link stopped reading because its share of the event queue
     /// was full (back-pressure towards the peer; nothing is dropped).
     pub paused: AtomicU64,
+    /// Data messages this connector never got, from gaps in the source's
+    /// sequence (a reconnect, a controller dropping): its own view; the
+    /// cloud reports what no member got.
+    pub missed: AtomicU64,
+    last_sequence: AtomicU64,
     by_type: [AtomicU64; 32],
     state: Mutex<LinkState>,
     history: Mutex<History>,
@@ -103,6 +108,8 @@ impl Default for LinkStats {
             echo_rtt_us: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             paused: AtomicU64::new(0),
+            missed: AtomicU64::new(0),
+            last_sequence: AtomicU64::new(0),
             by_type: std::array::from_fn(|_| AtomicU64::new(0)),
             state: Mutex::new(LinkState {
                 status: LinkStatus::Connecting,
@@ -120,6 +127,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl LinkStats {
+    /// Notes a data message's sequence; a jump forward counts what was
+    /// missed. A lower number is a controller counting again (a restart).
+    pub fn saw_sequence(&self, seq: u64) {
+        let last = self.last_sequence.swap(seq, Relaxed);
+        if last != 0 && seq > last + 1 {
+            self.missed.fetch_add(seq - last - 1, Relaxed);
+        }
+    }
+
     /// Counts one received frame of `msg_type` with `bytes` on the wire.
     pub fn received(&self, msg_type: u8, bytes: usize) {
         self.msgs_in.fetch_add(1, Relaxed);
@@ -220,6 +236,7 @@ impl LinkStats {
             echo_rtt_ms: self.echo_rtt_us.load(Relaxed) as f64 / 1000.0,
             reconnects: self.reconnects.load(Relaxed),
             paused: self.paused.load(Relaxed),
+            missed: self.missed.load(Relaxed),
             by_type,
             history,
         }
@@ -253,6 +270,7 @@ pub struct LinkSnapshot {
     pub echo_rtt_ms: f64,
     pub reconnects: u64,
     pub paused: u64,
+    pub missed: u64,
     pub by_type: BTreeMap<String, u64>,
     /// Data messages per second, oldest first, one per second.
     pub history: Vec<u32>,
@@ -266,5 +284,23 @@ impl LinkSnapshot {
     }
     pub fn rate_text(&self) -> String {
         format!("{:.1}", self.rate_per_sec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jumps_in_the_sequence_count_as_missed_and_a_restart_does_not() {
+        let s = LinkStats::default();
+        for seq in [1, 2, 3, 7, 8] {
+            s.saw_sequence(seq);
+        }
+        assert_eq!(s.missed.load(Relaxed), 3);
+        // The controller restarted and counts from 1 again.
+        s.saw_sequence(1);
+        s.saw_sequence(2);
+        assert_eq!(s.missed.load(Relaxed), 3);
     }
 }

@@ -418,6 +418,11 @@ impl ReadyAppliance {
         }
     }
 
+    /// A page of this appliance, as the logged-in browser gets it.
+    pub async fn page(&self, path: &str) -> String {
+        page(&self.http, &self.app.at(path)).await
+    }
+
     /// `GET` an API path with the bearer token, as JSON.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         self.http
