@@ -211,9 +211,10 @@ async fn events(
 ) -> Result<Json<BatchAck>, ApiError> {
     let batch: EventBatch = serde_json::from_slice(&body)
         .map_err(|e| WebError::BadRequest(format!("not an event batch: {e}")))?;
+    let window_ms = state.dedup_window_secs.saturating_mul(1000);
     let ack = state
         .db
-        .call(move |c| ingest::ingest(c, &m, &batch))
+        .call(move |c| ingest::ingest(c, &m, &batch, window_ms))
         .await
         .map_err(WebError::from)?;
     if ack.new > 0 {

@@ -54,10 +54,14 @@ pub fn decode_event(e: &WireEvent) -> Option<([u8; 32], Vec<u8>)> {
 }
 
 /// Stores a batch; returns how many of its events were new to the group.
+/// An event whose own timestamp is older than `window_ms` is refused and
+/// counted: its key may have been purged, and taking it could deliver it
+/// twice.
 pub fn ingest(
     conn: &mut Connection,
     member: &Member,
     batch: &EventBatch,
+    window_ms: i64,
 ) -> Result<BatchAck, DbError> {
     let tx = conn.transaction()?;
     let seen: Option<(i64, i64)> = tx
@@ -73,11 +77,13 @@ pub fn ingest(
             new: new as usize,
             duplicates: (events - new) as usize,
             replayed_batch: true,
+            too_old: 0,
         });
     }
     let now_ms = crate::clock::now_ms() as i64;
     let mut accepted = 0usize;
     let mut new = 0usize;
+    let mut too_old = 0usize;
     {
         let mut insert = tx.prepare_cached(
             "INSERT OR IGNORE INTO events (group_id, key, channel, source, msg_type, body, ingested_at_ms)
@@ -91,6 +97,13 @@ pub fn ingest(
             let Some((key, body)) = decode_event(e) else {
                 continue;
             };
+            let fields = crate::nmsp::NotificationFields::parse(&body).ok();
+            if let Some(f) = &fields
+                && (f.timestamp_ms.min(i64::MAX as u64) as i64) < now_ms - window_ms
+            {
+                too_old += 1;
+                continue;
+            }
             accepted += 1;
             let n = insert.execute(params![
                 member.group_id,
@@ -103,7 +116,7 @@ pub fn ingest(
             ])?;
             new += n;
             if n == 1
-                && let Ok(fields) = crate::nmsp::NotificationFields::parse(&body)
+                && let Some(fields) = &fields
             {
                 let seq = fields.sequence.min(i64::MAX as u64) as i64;
                 sequences.observe(&tx, &member.group_id, &e.source, seq, now_ms)?;
@@ -125,13 +138,34 @@ pub fn ingest(
         "INSERT INTO batches (member_id, batch_id, events, new_events, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![member.instance_id, batch.batch_id, accepted as i64, new as i64, crate::clock::now_unix()],
     )?;
+    if too_old > 0 {
+        tracing::warn!(member = %member.instance_id, too_old, "events older than the dedup window refused");
+        tx.execute(
+            "INSERT INTO group_refusals (group_id, too_old) VALUES (?1, ?2)
+             ON CONFLICT (group_id) DO UPDATE SET too_old = too_old + excluded.too_old",
+            params![member.group_id, too_old as i64],
+        )?;
+    }
     tx.commit()?;
     Ok(BatchAck {
         accepted,
         new,
         duplicates: accepted - new,
         replayed_batch: false,
+        too_old,
     })
+}
+
+/// Events of a group refused as older than the dedup window, in all.
+pub fn too_old(conn: &Connection, group_id: &str) -> Result<i64, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT too_old FROM group_refusals WHERE group_id = ?1",
+            [group_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
 }
 
 /// Per-source totals of a group.
@@ -184,13 +218,34 @@ pub fn firehose_page(
 }
 
 /// Forgets events and batch ids older than the dedup window.
-pub fn purge(conn: &Connection, window_secs: i64) -> Result<usize, DbError> {
-    let cutoff_ms = crate::clock::now_ms() as i64 - window_secs * 1000;
-    let n = conn.execute("DELETE FROM events WHERE ingested_at_ms < ?1", [cutoff_ms])?;
-    conn.execute(
-        "DELETE FROM batches WHERE received_at < ?1",
-        [crate::clock::now_unix() - window_secs],
-    )?;
+/// The newest rows of the events and batches tables at one moment: purging
+/// goes by these (ingest order), never by the wall clock, so a clock step
+/// cannot purge events newer than the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    pub event_offset: i64,
+    pub batch_rowid: i64,
+}
+
+pub fn mark(conn: &Connection) -> Result<Mark, DbError> {
+    Ok(conn.query_row(
+        "SELECT (SELECT COALESCE(MAX(offset), 0) FROM events),
+                (SELECT COALESCE(MAX(rowid), 0) FROM batches)",
+        [],
+        |r| {
+            Ok(Mark {
+                event_offset: r.get(0)?,
+                batch_rowid: r.get(1)?,
+            })
+        },
+    )?)
+}
+
+/// Removes what was already stored at `mark` (taken a window ago, as a
+/// monotonic clock measures it).
+pub fn purge(conn: &Connection, mark: Mark) -> Result<usize, DbError> {
+    let n = conn.execute("DELETE FROM events WHERE offset <= ?1", [mark.event_offset])?;
+    conn.execute("DELETE FROM batches WHERE rowid <= ?1", [mark.batch_rowid])?;
     Ok(n)
 }
 
@@ -209,6 +264,8 @@ mod tests {
             received_at_ms: 0,
         }
     }
+
+    const DAY_MS: i64 = 86_400_000;
 
     fn member(id: &str) -> Member {
         Member {
@@ -232,17 +289,17 @@ mod tests {
                 batch_id: "1".into(),
                 events: vec![event(&src, b"one"), event(&src, b"two")],
             };
-            let ack = ingest(c, &member("A"), &a)?;
+            let ack = ingest(c, &member("A"), &a, DAY_MS)?;
             assert_eq!((ack.new, ack.duplicates), (2, 0));
             // The other member of the pair sends the same events.
             let b = EventBatch {
                 batch_id: "1".into(),
                 events: vec![event(&src, b"two"), event(&src, b"three")],
             };
-            let ack = ingest(c, &member("B"), &b)?;
+            let ack = ingest(c, &member("B"), &b, DAY_MS)?;
             assert_eq!((ack.new, ack.duplicates), (1, 1));
             // A retried batch counts nothing twice.
-            let again = ingest(c, &member("A"), &a)?;
+            let again = ingest(c, &member("A"), &a, DAY_MS)?;
             assert!(again.replayed_batch);
             assert_eq!(totals(c, "g")?[0].received, 4);
             // A wrong key, or a source that is no key hash, is not stored.
@@ -252,8 +309,54 @@ mod tests {
                 batch_id: "2".into(),
                 events: vec![forged, event("ab", b"five")],
             };
-            assert_eq!(ingest(c, &member("A"), &bad)?.accepted, 0);
+            assert_eq!(ingest(c, &member("A"), &bad, DAY_MS)?.accepted, 0);
             assert_eq!(firehose_page(c, "t", 0, 100)?.len(), 3);
+            Ok::<_, DbError>(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn replays_older_than_the_window_are_refused_and_purges_go_by_ingest_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::open_in(dir.path(), "c.db", super::super::schema::migrate).unwrap();
+        let src = "cd".repeat(32);
+        let notification = |seq: u64, ts: u64| {
+            crate::nmsp::notification::measurement(seq, ts, [1; 6], [2; 6], -50, 6)
+        };
+        db.call_blocking(|c| {
+            c.execute_batch(
+                "INSERT INTO tenants VALUES ('t', 'T', 'x', 0);
+                 INSERT INTO groups (id, tenant_id, name, kind, secret_hash, token, created_at)
+                 VALUES ('g', 't', 'G', 'wireless', 'x', 'x', 0);",
+            )?;
+            let now = crate::clock::now_ms();
+            let fresh = notification(1, now);
+            let stale = notification(2, now - 2 * DAY_MS as u64);
+            let batch = EventBatch {
+                batch_id: "r".into(),
+                events: vec![event(&src, &fresh), event(&src, &stale)],
+            };
+            let ack = ingest(c, &member("A"), &batch, DAY_MS)?;
+            assert_eq!(
+                (ack.new, ack.too_old),
+                (1, 1),
+                "the stale replay is refused"
+            );
+            assert_eq!(too_old(c, "g")?, 1, "and counted");
+            // Purging goes by what was stored at a mark, whatever the clock.
+            let m = mark(c)?;
+            let later = EventBatch {
+                batch_id: "s".into(),
+                events: vec![event(&src, &notification(3, now))],
+            };
+            ingest(c, &member("A"), &later, DAY_MS)?;
+            assert_eq!(purge(c, m)?, 1);
+            assert_eq!(
+                firehose_page(c, "t", 0, 100)?.len(),
+                1,
+                "the newer event stays"
+            );
             Ok::<_, DbError>(())
         })
         .unwrap();

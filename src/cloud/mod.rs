@@ -89,6 +89,9 @@ pub struct CloudArgs {
     /// the firehose); long enough for a connector's spool replay.
     #[arg(long, default_value_t = 24)]
     pub dedup_window_hours: i64,
+    /// The same window in seconds, overriding the hours (tests).
+    #[arg(long, hide = true)]
+    pub dedup_window_secs: Option<i64>,
     #[arg(long, env = "SPACES_CLOUD_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
 }
@@ -101,6 +104,8 @@ pub struct CloudState {
     pub url: Arc<str>,
     pub pin: Arc<str>,
     pub liveness: Liveness,
+    /// How long event keys are kept for de-duplication.
+    pub dedup_window_secs: i64,
     pub throttle: Arc<LoginThrottle>,
     pub sessions: SessionPolicy,
     pub assets: Arc<Assets>,
@@ -175,6 +180,10 @@ impl CloudService {
                 stale_after_secs: args.stale_after_secs.max(1),
                 down_after_secs: args.down_after_secs.max(2),
             },
+            dedup_window_secs: args
+                .dedup_window_secs
+                .unwrap_or(args.dedup_window_hours.saturating_mul(3600))
+                .max(1),
             throttle: Arc::new(LoginThrottle::default()),
             sessions: SessionPolicy::default(),
             assets: Arc::new(Assets::locate(args.static_dir.as_deref())),
@@ -189,7 +198,7 @@ impl CloudService {
         let web = WebServer::start(app, tls, bound, None, shutdown.clone())?;
         let purge = tokio::spawn(purge_loop(
             state.db.clone(),
-            args.dedup_window_hours * 3600,
+            Duration::from_secs(state.dedup_window_secs.max(1) as u64),
             shutdown,
         ));
         Ok(CloudService {
@@ -241,16 +250,33 @@ fn open(dir: &std::path::Path) -> anyhow::Result<(Db, Identity, TokenSigner)> {
     Ok((db, id, signer))
 }
 
-async fn purge_loop(db: Db, window_secs: i64, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+/// Purges by ingest order: a mark of the newest rows is taken every
+/// minute, and what was stored at a mark taken a window ago (as the
+/// monotonic clock measures it) goes. A step of the wall clock changes
+/// nothing here. After a restart nothing is purged until a window has
+/// passed again: the error is on the side of keeping.
+async fn purge_loop(db: Db, window: Duration, shutdown: CancellationToken) {
+    let every = Duration::from_secs(60).min(window);
+    let mut tick = tokio::time::interval(every);
+    let mut marks: std::collections::VecDeque<(tokio::time::Instant, ingest::Mark)> =
+        Default::default();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {
-                if let Err(e) = db.call(move |c| ingest::purge(c, window_secs)).await {
-                    tracing::warn!(error = %e, "purge failed");
-                }
-            }
+            _ = tick.tick() => {}
+        }
+        match db.call(|c| ingest::mark(c)).await {
+            Ok(m) => marks.push_back((tokio::time::Instant::now(), m)),
+            Err(e) => tracing::warn!(error = %e, "cannot mark the event store"),
+        }
+        let mut due = None;
+        while marks.front().is_some_and(|(at, _)| at.elapsed() >= window) {
+            due = marks.pop_front().map(|(_, m)| m);
+        }
+        if let Some(mark) = due
+            && let Err(e) = db.call(move |c| ingest::purge(c, mark)).await
+        {
+            tracing::warn!(error = %e, "purge failed");
         }
     }
 }

@@ -72,6 +72,8 @@ struct GroupPage {
     new_token: Option<String>,
     /// Events no member delivered, per source.
     gaps: Vec<super::gaps::SourceGaps>,
+    /// Events refused as older than the dedup window.
+    too_old: i64,
     error: Option<String>,
 }
 
@@ -329,6 +331,7 @@ async fn group_page(
                 .collect();
             let totals = ingest::totals(c, &id)?;
             let gaps = super::gaps::report(c, &id, crate::clock::now_ms() as i64)?;
+            let too_old = ingest::too_old(c, &id)?;
             let sum = Totals {
                 source: "all".into(),
                 received: totals.iter().map(|t| t.received).sum(),
@@ -347,6 +350,7 @@ async fn group_page(
                 sum,
                 new_token,
                 gaps,
+                too_old,
                 error,
             })
         })

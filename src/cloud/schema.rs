@@ -112,6 +112,10 @@ CREATE TABLE source_sequences (
     highest  INTEGER NOT NULL,
     PRIMARY KEY (group_id, source)
 ) STRICT;
+CREATE TABLE group_refusals (
+    group_id TEXT PRIMARY KEY,
+    too_old  INTEGER NOT NULL DEFAULT 0
+) STRICT;
 CREATE TABLE sequence_gaps (
     group_id    TEXT NOT NULL,
     source      TEXT NOT NULL,

@@ -108,6 +108,11 @@ pub struct BatchAck {
     pub duplicates: usize,
     /// True when this batch id had been accepted before.
     pub replayed_batch: bool,
+    /// Events refused because they are older than the dedup window: the
+    /// cloud may have forgotten their key, so taking them could deliver
+    /// them twice. Counted on both ends.
+    #[serde(default)]
+    pub too_old: usize,
 }
 
 /// What a member reports every few seconds.

@@ -29,6 +29,7 @@ impl TestCloud {
             stale_after_secs: 3,
             down_after_secs: 5,
             dedup_window_hours: 24,
+            dedup_window_secs: None,
             static_dir: None,
         };
         let mut cloud = TestCloud::run(args).await;

@@ -76,6 +76,8 @@ pub struct LinkView {
     /// Events lost because they could not be spooled, by reason.
     pub lost_disk_full: u64,
     pub lost_storage_error: u64,
+    /// Events the cloud refused as older than its dedup window.
+    pub refused_too_old: u64,
     pub last_loss: Option<String>,
     /// Spooling is failing for want of disk space right now.
     pub disk_full: bool,
@@ -188,6 +190,7 @@ impl CloudLink {
             spool,
             lost_disk_full: self.uplink.lost_disk_full.load(Relaxed),
             lost_storage_error: self.uplink.lost_storage_error.load(Relaxed),
+            refused_too_old: self.uplink.refused_too_old.load(Relaxed),
             last_loss: self
                 .uplink
                 .last_loss
@@ -505,7 +508,16 @@ async fn deliver(
     batch: spool::SpooledBatch,
 ) -> Result<(), ClientError> {
     match client.events(batch.payload.clone()).await {
-        Ok(_) => {
+        Ok(ack) => {
+            if ack.too_old > 0 {
+                uplink
+                    .refused_too_old
+                    .fetch_add(ack.too_old as u64, Relaxed);
+                tracing::warn!(
+                    events = ack.too_old,
+                    "the cloud refused events older than its dedup window"
+                );
+            }
             uplink.delivered.fetch_add(batch.events as u64, Relaxed);
             uplink.batches_delivered.fetch_add(1, Relaxed);
             let id = batch.id;

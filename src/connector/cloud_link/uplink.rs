@@ -51,6 +51,8 @@ pub struct UplinkStats {
     pub lost_disk_full: AtomicU64,
     /// Events that could not be spooled for another storage error.
     pub lost_storage_error: AtomicU64,
+    /// Events the cloud refused as older than its dedup window.
+    pub refused_too_old: AtomicU64,
     /// The last reason events were lost, for the dashboard.
     pub last_loss: std::sync::Mutex<Option<String>>,
     /// True while spooling fails for want of space (cleared by the next

@@ -243,6 +243,7 @@ pub async fn metrics(State(state): State<AppState>, _: ApiCaller) -> Result<Resp
             ("spool_cap", link.spool.dropped_events.max(0) as u64),
             ("disk_full", link.lost_disk_full),
             ("storage_error", link.lost_storage_error),
+            ("too_old", link.refused_too_old),
         ],
         spooled: link.spool.events.max(0) as u64,
         ap_refused: admission.refused_total.load(Relaxed),
