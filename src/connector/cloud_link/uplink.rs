@@ -2,7 +2,9 @@
 //! batches bounded in count, bytes and time, serialised and gzipped once,
 //! and appended to the spool. A graceful shutdown spools what is in memory.
 //! The byte bound keeps every batch well under the cloud's body limit, so
-//! a batch is never refused whole for its size.
+//! a batch is never refused whole for its size; a single event is one NMSP
+//! frame (at most 64 KiB), far below the bound, so no event can be too
+//! large on its own.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
