@@ -97,12 +97,14 @@ async fn register(
     Json(req): Json<RegisterRequest>,
 ) -> Result<Json<RegisterResponse>, ApiError> {
     let ip = seen_ip(&info);
-    let (signer, liveness) = (state.signer.clone(), state.liveness);
+    let (signer, liveness) = (state.signer.clone(), state.liveness.clone());
+    let instance = req.instance_id.clone();
     let resp = state
         .db
-        .call(move |c| registry::register(c, &signer, &req, &ip, liveness))
+        .call(move |c| registry::register(c, &signer, &req, &ip, &liveness))
         .await
         .map_err(WebError::from)?;
+    state.liveness.heard_from(&instance);
     tracing::info!(group = %resp.group_id, "connector registered");
     Ok(Json(resp))
 }
@@ -230,12 +232,13 @@ async fn heartbeat(
     Json(hb): Json<Heartbeat>,
 ) -> Result<Json<HeartbeatAck>, ApiError> {
     let ip = seen_ip(&info);
-    let liveness = state.liveness;
+    let liveness = state.liveness.clone();
+    liveness.heard_from(&m.instance_id);
     let ack = state
         .db
         .call(move |c| {
             registry::heartbeat(c, &m, &hb, &ip)?;
-            let peers = registry::peers(c, &m.group_id, Some(&m.instance_id), liveness)?;
+            let peers = registry::peers(c, &m.group_id, Some(&m.instance_id), &liveness)?;
             let version = group_config::config(c, &m.group_id)?.version;
             let group_compatible = peers
                 .iter()

@@ -176,10 +176,7 @@ impl CloudService {
             signer: Arc::new(signer),
             url,
             pin,
-            liveness: Liveness {
-                stale_after_secs: args.stale_after_secs.max(1),
-                down_after_secs: args.down_after_secs.max(2),
-            },
+            liveness: Liveness::new(args.stale_after_secs.max(1), args.down_after_secs.max(2)),
             dedup_window_secs: args
                 .dedup_window_secs
                 .unwrap_or(args.dedup_window_hours.saturating_mul(3600))

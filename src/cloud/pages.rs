@@ -142,14 +142,14 @@ async fn tenant_page(
     csrf: String,
     error: Option<String>,
 ) -> Result<TenantPage, WebError> {
-    let liveness = state.liveness;
+    let liveness = state.liveness.clone();
     let (tenant, groups) = state
         .db
         .call(move |c| {
             let t = registry::tenant(c, &id)?.ok_or(CloudError::NotFound)?;
             let mut out = Vec::new();
             for g in registry::groups_of(c, &id)? {
-                let peers = registry::peers(c, &g.id, None, liveness)?;
+                let peers = registry::peers(c, &g.id, None, &liveness)?;
                 out.push(GroupSummary {
                     members: peers.len(),
                     up: peers.iter().filter(|p| p.state == "up").count(),
@@ -298,14 +298,14 @@ async fn group_page(
     new_token: Option<String>,
     error: Option<String>,
 ) -> Result<GroupPage, WebError> {
-    let liveness = state.liveness;
+    let liveness = state.liveness.clone();
     let layout = Layout::new(state, "Connector group", "tenants", csrf);
     let page = state
         .db
         .call(move |c| {
             let group = registry::group(c, &id)?.ok_or(CloudError::NotFound)?;
             let tenant = registry::tenant(c, &group.tenant_id)?.ok_or(CloudError::NotFound)?;
-            let members = registry::peers(c, &id, None, liveness)?;
+            let members = registry::peers(c, &id, None, &liveness)?;
             let beats = registry::last_heartbeats(c, &id)?;
             let up_ids: Vec<&str> = members
                 .iter()

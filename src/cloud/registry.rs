@@ -13,16 +13,48 @@ use crate::contract::token::{Claims, NetworkKind, TokenSigner};
 use crate::db::DbError;
 use crate::portal::auth::{random_secret, secret_hash};
 
-/// When a silent member counts as stale, then down.
-#[derive(Debug, Clone, Copy)]
+/// When a silent member counts as stale, then down. Silence is measured on
+/// the monotonic clock from the last heartbeat this process received, so a
+/// step of the wall clock neither keeps a dead member "up" nor downs a live
+/// one; the stored (wall-clock) time serves only for members not heard
+/// since the cloud started, and a time in the future is no proof of life.
+#[derive(Debug, Clone)]
 pub struct Liveness {
     pub stale_after_secs: i64,
     pub down_after_secs: i64,
+    pub heard:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
 }
 
 impl Liveness {
-    pub fn state(&self, last_heartbeat: i64, now: i64) -> &'static str {
-        let silent = now - last_heartbeat;
+    pub fn new(stale_after_secs: i64, down_after_secs: i64) -> Liveness {
+        Liveness {
+            stale_after_secs,
+            down_after_secs,
+            heard: Default::default(),
+        }
+    }
+
+    /// A heartbeat (or registration) from `instance_id`, now.
+    pub fn heard_from(&self, instance_id: &str) {
+        self.heard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(instance_id.to_string(), std::time::Instant::now());
+    }
+
+    pub fn state(&self, instance_id: &str, last_heartbeat: i64, now: i64) -> &'static str {
+        let heard = self
+            .heard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(instance_id)
+            .copied();
+        let silent = match heard {
+            Some(at) => at.elapsed().as_secs() as i64,
+            None if now >= last_heartbeat => now - last_heartbeat,
+            None => self.down_after_secs,
+        };
         if silent >= self.down_after_secs {
             "down"
         } else if silent >= self.stale_after_secs {
@@ -305,7 +337,7 @@ pub fn register(
     signer: &TokenSigner,
     req: &RegisterRequest,
     seen_ip: &str,
-    liveness: Liveness,
+    liveness: &Liveness,
 ) -> Result<RegisterResponse, CloudError> {
     let now = crate::clock::now_unix();
     let token = signer.verify(&req.token, now).map_err(CloudError::Token)?;
@@ -362,7 +394,7 @@ pub fn register(
     }
     if let Some((ip, last, _)) = existing
         && ip != seen_ip
-        && liveness.state(last, now) == "up"
+        && liveness.state(&req.instance_id, last, now) == "up"
     {
         return Err(CloudError::Conflict(format!(
             "instance {} is already registered and reporting from another address; each connector needs its own instance (a cloned VM keeps its twin's identity: reset it)",
@@ -471,7 +503,7 @@ pub fn peers(
     conn: &Connection,
     group_id: &str,
     self_id: Option<&str>,
-    liveness: Liveness,
+    liveness: &Liveness,
 ) -> Result<Vec<PeerState>, DbError> {
     let now = crate::clock::now_unix();
     let mut stmt = conn.prepare(
@@ -486,6 +518,7 @@ pub fn peers(
         let protocol_version: u32 = r.get(5)?;
         let instance_id: String = r.get(0)?;
         let last: i64 = r.get(6)?;
+        let state = liveness.state(&instance_id, last, now).to_string();
         Ok(PeerState {
             is_self: self_id == Some(instance_id.as_str()),
             instance_id,
@@ -494,7 +527,7 @@ pub fn peers(
             seen_ip: r.get(3)?,
             software_version: r.get(4)?,
             protocol_version,
-            state: liveness.state(last, now).to_string(),
+            state,
             last_heartbeat: last,
             event_rate: hb.map(|h| h.event_rate).unwrap_or(0.0),
             compatible: protocol_version == PROTOCOL_VERSION,
@@ -515,4 +548,24 @@ pub fn last_heartbeats(
         Ok((r.get(0)?, hb.and_then(|h| serde_json::from_str(&h).ok())))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silence_is_measured_on_the_monotonic_clock() {
+        let l = Liveness::new(3, 5);
+        let now = crate::clock::now_unix();
+        // Heard just now: up, even if the wall clock jumped a day ahead.
+        l.heard_from("a");
+        assert_eq!(l.state("a", now - 86_400, now), "up");
+        // Not heard since the cloud started: the stored time decides...
+        assert_eq!(l.state("b", now - 1, now), "up");
+        assert_eq!(l.state("b", now - 10, now), "down");
+        // ...and a heartbeat "from the future" (the clock went back) is no
+        // proof of life.
+        assert_eq!(l.state("b", now + 3600, now), "down");
+    }
 }
