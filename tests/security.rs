@@ -327,6 +327,23 @@ async fn slow_and_idle_clients_cannot_take_the_ui_or_the_ap_port() {
         closed, 16,
         "connections past the per-address cap are closed"
     );
+    // Counted and shown.
+    let metrics = c
+        .http
+        .get(c.at("/metrics"))
+        .bearer_auth(&c.api)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("spaces_ui_connections_refused_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(refused >= 16, "refusals on /metrics: {refused}");
 
     // A client that starts a request and never finishes its headers is
     // dropped by the header-read deadline.

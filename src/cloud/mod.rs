@@ -192,7 +192,8 @@ impl CloudService {
             state.clone(),
             &state.assets.clone(),
         );
-        let web = WebServer::start(app, tls, bound, None, shutdown.clone())?;
+        let limits = crate::portal::server::ui_limits();
+        let web = WebServer::start(app, tls, bound, None, limits, shutdown.clone())?;
         let purge = tokio::spawn(purge_loop(
             state.db.clone(),
             Duration::from_secs(state.dedup_window_secs.max(1) as u64),

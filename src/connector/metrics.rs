@@ -31,6 +31,8 @@ pub struct Faults {
     pub ap_refused: u64,
     /// AP connections closed unread from penalised addresses or over caps.
     pub ap_dropped: u64,
+    /// Admin UI connections closed at once, over a cap.
+    pub ui_refused: u64,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -187,6 +189,11 @@ pub fn render(channels: &[(&str, &ChannelSnapshot)], faults: &Faults) -> String 
         "spaces_ap_refused",
         "AP Channel handshakes refused (not on the allow-list, or no key).",
         counter(faults.ap_refused),
+    );
+    registry.register(
+        "spaces_ui_connections_refused",
+        "Admin UI connections closed at once: over the per-address or total cap.",
+        counter(faults.ui_refused),
     );
     registry.register(
         "spaces_ap_dropped",

@@ -120,6 +120,7 @@ impl Service {
         ));
         let state = AppState {
             ap_channel: ap_channel.clone(),
+            ui_connections: crate::portal::server::ui_limits(),
             cloud: cloud.clone(),
             supervisor: supervisor.clone(),
             controller_stats: controller_stats.clone(),

@@ -48,19 +48,26 @@ pub struct WebServer {
     pub connections: Arc<ConnectionLimits>,
 }
 
+/// The caps of a portal's HTTPS listener, made before the application so
+/// its pages can show the refusals.
+pub fn ui_limits() -> Arc<ConnectionLimits> {
+    ConnectionLimits::new(UI_CAPS)
+}
+
 impl WebServer {
     /// Binds the listeners (so errors such as "address in use" surface
-    /// here) and starts serving.
+    /// here) and starts serving, within `limits` (whose refusals the
+    /// application shows).
     pub fn start(
         app: Router,
         tls: std::sync::Arc<rustls::ServerConfig>,
         https: SocketAddr,
         redirect: Option<SocketAddr>,
+        limits: Arc<ConnectionLimits>,
         shutdown: CancellationToken,
     ) -> std::io::Result<WebServer> {
         let https_listener = bind(https)?;
         let https_addr = https_listener.local_addr()?;
-        let limits = ConnectionLimits::new(UI_CAPS);
         let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(tls))
             .handshake_timeout(HANDSHAKE)
             .acceptor(Limited(limits.clone()));

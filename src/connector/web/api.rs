@@ -249,6 +249,7 @@ pub async fn metrics(State(state): State<AppState>, _: ApiCaller) -> Result<Resp
         ap_refused: admission.refused_total.load(Relaxed),
         ap_dropped: admission.dropped_total.load(Relaxed)
             + state.ap_channel.connections.refused.load(Relaxed),
+        ui_refused: state.ui_connections.refused.load(Relaxed),
     };
     Ok((
         [(

@@ -26,6 +26,8 @@ pub struct AppState {
     pub supervisor: crate::connector::supervisor::Supervisor,
     pub cloud: Arc<crate::connector::cloud_link::CloudLink>,
     pub ap_channel: Arc<crate::connector::ap_channel::ApChannel>,
+    /// The admin UI's connection caps and their refusals.
+    pub ui_connections: Arc<crate::conn_limit::ConnectionLimits>,
     pub controller_stats: Arc<crate::connector::stats::ChannelStats>,
     pub throttle: Arc<LoginThrottle>,
     pub sessions: SessionPolicy,
@@ -114,6 +116,7 @@ impl WebServer {
             .web_identity
             .server_config()
             .map_err(std::io::Error::other)?;
-        WebServer::start(router(state), tls, https, redirect, shutdown)
+        let limits = state.ui_connections.clone();
+        WebServer::start(router(state), tls, https, redirect, limits, shutdown)
     }
 }
