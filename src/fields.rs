@@ -20,4 +20,14 @@ impl FieldErrors {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Every message on one line, `field: message; …`, for the console and
+    /// for answers that carry no per-field shape.
+    pub fn summary(&self) -> String {
+        self.0
+            .iter()
+            .map(|(f, m)| format!("{f}: {m}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }

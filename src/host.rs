@@ -1,5 +1,21 @@
 //! Facts about the machine this program runs on.
 
+/// How a URL names a server listening on `addr`: its own address, or for
+/// a wildcard listener the machine's first IPv4 address (never a name a
+/// client chose).
+pub fn url_host(addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        local_addresses()
+            .into_iter()
+            .find(|a| !a.contains(':'))
+            .unwrap_or_else(|| "127.0.0.1".into())
+    } else if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    }
+}
+
 /// The machine's non-loopback IP addresses, for dashboards and for a web
 /// certificate's names.
 pub fn local_addresses() -> Vec<String> {

@@ -269,16 +269,6 @@ async fn tampered_foreign_and_wrong_pin_tokens_are_refused() {
 
 /// A client speaking the cloud API directly from `ip`, as another
 /// connector would.
-fn raw_client(cloud: &TestCloud, ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(spaces_connector::tls::pin::PinnedKey::client_config(
-            &cloud.pin,
-        ))
-        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
-        .build()
-        .unwrap()
-}
-
 fn register_body(token: &str, instance: &str, protocol: u32) -> Value {
     json!({
         "token": token, "instance_id": instance, "hostname": "other", "addresses": ["127.0.0.99"],
@@ -297,7 +287,7 @@ async fn same_instance_from_elsewhere_is_refused_and_incompatible_members_are_fl
     c.wait_link("Connected", 10).await;
 
     // A clone of this connector (same instance id) at another address.
-    let clone = raw_client(&cloud, "127.0.0.52");
+    let clone = client_from(&cloud.pin, "127.0.0.52");
     let r = clone
         .post(format!("{}/api/v1/register", cloud.url))
         .json(&register_body(&token, &c.app.instance_id, 1))
@@ -314,7 +304,7 @@ async fn same_instance_from_elsewhere_is_refused_and_incompatible_members_are_fl
     );
 
     // A member on another protocol version joins the group.
-    let newer = raw_client(&cloud, "127.0.0.53");
+    let newer = client_from(&cloud.pin, "127.0.0.53");
     let other_id = uuid::Uuid::new_v4().to_string();
     let r: Value = newer
         .post(format!("{}/api/v1/register", cloud.url))

@@ -126,16 +126,7 @@ async fn a_full_disk_is_counted_shown_survived_and_recovered() {
         html.contains("could not be spooled"),
         "the loss is on the dashboard"
     );
-    let metrics = c
-        .http
-        .get(c.at("/metrics"))
-        .bearer_auth(&c.api)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = c.get_text("/metrics").await;
     let lost_line = metrics
         .lines()
         .find(|l| l.starts_with("spaces_events_lost_total{reason=\"disk_full\"}"))

@@ -116,13 +116,7 @@ async fn another_tenants_token_cannot_take_a_membership_over() {
     // instance id (it is in the AP port's certificate).
     let (rival, _) = create_tenant_named(&cloud.http, &cloud.url, "Rival Corp").await;
     let (_, rival_token) = create_token(&cloud.http, &cloud.url, &rival, "Rogue").await;
-    let attacker = reqwest::Client::builder()
-        .tls_backend_preconfigured(spaces_connector::tls::pin::PinnedKey::client_config(
-            &cloud.pin,
-        ))
-        .local_address("127.0.0.75".parse::<std::net::IpAddr>().unwrap())
-        .build()
-        .unwrap();
+    let attacker = client_from(&cloud.pin, "127.0.0.75");
     // It waits until the victim's link is quiet, as in the finding; the
     // binding does not depend on liveness, so no wait is needed here.
     let r = attacker
@@ -245,15 +239,6 @@ async fn only_allowed_aps_stream_and_refusals_are_counted_by_address() {
     c.app.stop().await;
 }
 
-/// The web certificate's key hash of the appliance whose state is in `dir`.
-fn pin_of(dir: &std::path::Path) -> String {
-    spaces_connector::connector::appliance::Appliance::open(dir)
-        .unwrap()
-        .web_identity
-        .key_hash()
-        .unwrap()
-}
-
 /// A TCP connection to `to` from the local address `from`.
 async fn tcp_from(from: &str, to: std::net::SocketAddr) -> tokio::net::TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -299,7 +284,7 @@ async fn slow_and_idle_clients_cannot_take_the_ui_or_the_ap_port() {
         }
     }
     // The admin, from another address, still gets the login page at once.
-    let admin = client_from(&pin_of(dir.path()), "127.0.0.78");
+    let admin = client_from(&c.pin, "127.0.0.78");
     let t = std::time::Instant::now();
     let r = tokio::time::timeout(
         std::time::Duration::from_secs(5),
@@ -328,16 +313,7 @@ async fn slow_and_idle_clients_cannot_take_the_ui_or_the_ap_port() {
         "connections past the per-address cap are closed"
     );
     // Counted and shown.
-    let metrics = c
-        .http
-        .get(c.at("/metrics"))
-        .bearer_auth(&c.api)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = c.get_text("/metrics").await;
     let refused: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("spaces_ui_connections_refused_total "))
@@ -348,7 +324,7 @@ async fn slow_and_idle_clients_cannot_take_the_ui_or_the_ap_port() {
     // A client that starts a request and never finishes its headers is
     // dropped by the header-read deadline.
     let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(
-        spaces_connector::tls::pin::PinnedKey::client_config(&pin_of(dir.path())),
+        spaces_connector::tls::pin::PinnedKey::client_config(&c.pin),
     ));
     let tcp = tcp_from("127.0.3.2", ui).await;
     let mut slow = tls
@@ -438,13 +414,7 @@ async fn a_read_only_token_reads_metrics_and_changes_nothing() {
 
 /// Registers a made-up connector with `token` from `source`: the status.
 async fn register_as(cloud: &TestCloud, source: &str, token: &str) -> (u16, String) {
-    let client = reqwest::Client::builder()
-        .tls_backend_preconfigured(spaces_connector::tls::pin::PinnedKey::client_config(
-            &cloud.pin,
-        ))
-        .local_address(source.parse::<std::net::IpAddr>().unwrap())
-        .build()
-        .unwrap();
+    let client = client_from(&cloud.pin, source);
     let r = client
         .post(format!("{}/api/v1/register", cloud.url))
         .json(&serde_json::json!({

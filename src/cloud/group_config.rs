@@ -69,12 +69,7 @@ fn bump(conn: &Connection, group_id: &str) -> Result<(), DbError> {
 }
 
 fn invalid(e: FieldErrors) -> CloudError {
-    CloudError::Invalid(
-        e.0.iter()
-            .map(|(f, m)| format!("{f}: {m}"))
-            .collect::<Vec<_>>()
-            .join("; "),
-    )
+    CloudError::Invalid(e.summary())
 }
 
 /// How a member is named where it added something: its host name and

@@ -13,7 +13,6 @@ use crate::connector::controllers::{self, ControllerError, ControllerInput};
 use crate::connector::status;
 use crate::connector::stored_token;
 use crate::contract::access_point::AccessPointInput;
-use crate::fields::FieldErrors;
 use crate::portal::auth::admin;
 
 /// A console command's failure, printed as one line by the binary.
@@ -231,18 +230,9 @@ pub fn ap(a: &Appliance, cmd: ApCommand, out: &mut impl Write) -> Result<(), Con
     Ok(())
 }
 
-fn field_list(fields: &FieldErrors) -> String {
-    fields
-        .0
-        .iter()
-        .map(|(f, m)| format!("{f}: {m}"))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 fn ap_refused(e: AccessPointError) -> ConsoleError {
     match e {
-        AccessPointError::Invalid(fields) => ConsoleError::Refused(field_list(&fields)),
+        AccessPointError::Invalid(fields) => ConsoleError::Refused(fields.summary()),
         AccessPointError::NotFound(h) => {
             ConsoleError::Refused(format!("no access point with key hash {h}"))
         }
@@ -252,7 +242,7 @@ fn ap_refused(e: AccessPointError) -> ConsoleError {
 
 fn refused(e: ControllerError) -> ConsoleError {
     match e {
-        ControllerError::Invalid(fields) => ConsoleError::Refused(field_list(&fields)),
+        ControllerError::Invalid(fields) => ConsoleError::Refused(fields.summary()),
         ControllerError::NotFound(id) => {
             ConsoleError::Refused(format!("no controller with id {id}"))
         }

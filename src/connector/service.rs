@@ -156,17 +156,7 @@ impl Service {
     /// The URL an admin opens, with a reachable address in place of 0.0.0.0.
     pub fn url(&self) -> String {
         let addr = self.web.https_addr;
-        let host = if addr.ip().is_unspecified() {
-            crate::host::local_addresses()
-                .into_iter()
-                .find(|a| !a.contains(':'))
-                .unwrap_or_else(|| "127.0.0.1".into())
-        } else if addr.is_ipv6() {
-            format!("[{}]", addr.ip())
-        } else {
-            addr.ip().to_string()
-        };
-        format!("https://{host}:{}/", addr.port())
+        format!("https://{}:{}/", crate::host::url_host(addr), addr.port())
     }
 
     /// Waits for the web server and tasks to drain, then leaves the state

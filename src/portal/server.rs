@@ -128,16 +128,7 @@ fn handle_for(shutdown: CancellationToken) -> Handle<SocketAddr> {
 /// Redirects plain HTTP to HTTPS on this server's own address: never to
 /// the request's `Host`, which the client chooses.
 fn redirect_app(https: SocketAddr) -> Router {
-    let host = if https.ip().is_unspecified() {
-        crate::host::local_addresses()
-            .into_iter()
-            .find(|a| !a.contains(':'))
-            .unwrap_or_else(|| "127.0.0.1".into())
-    } else if https.is_ipv6() {
-        format!("[{}]", https.ip())
-    } else {
-        https.ip().to_string()
-    };
+    let host = crate::host::url_host(https);
     let port = if https.port() == 443 {
         String::new()
     } else {

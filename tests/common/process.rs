@@ -78,6 +78,8 @@ pub struct ConnectorProc {
     pub ap_addr: String,
     pub http: reqwest::Client,
     pub api: String,
+    /// The key hash of its web certificate.
+    pub pin: String,
 }
 
 /// A `spaces-connector serve` just started on `ip` (ports as given, 0 for
@@ -90,6 +92,8 @@ pub struct Serving {
     pub ap_addr: String,
     /// A client that trusts this connector's web certificate.
     pub http: reqwest::Client,
+    /// That certificate's key hash.
+    pub pin: String,
 }
 
 pub async fn serve(dir: &Path, ip: &str, https_port: u16, ap_port: u16) -> Serving {
@@ -139,6 +143,7 @@ pub async fn serve(dir: &Path, ip: &str, https_port: u16, ap_port: u16) -> Servi
         base,
         ap_addr,
         http,
+        pin,
     }
 }
 
@@ -152,6 +157,7 @@ impl ConnectorProc {
             base,
             ap_addr,
             http,
+            pin,
         } = serve(dir, ip, https_port, ap_port).await;
         if url.ends_with("/setup") {
             set_up_at(&http, &base, &setup_code_in(dir)).await;
@@ -168,11 +174,25 @@ impl ConnectorProc {
             ap_addr,
             http,
             api,
+            pin,
         }
     }
 
     pub fn at(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// `GET` a path with the API token, as text (`/metrics`).
+    pub async fn get_text(&self, path: &str) -> String {
+        self.http
+            .get(self.at(path))
+            .bearer_auth(&self.api)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
