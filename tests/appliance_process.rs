@@ -76,16 +76,9 @@ async fn serve_prints_setup_url_and_console_shares_the_state_file() {
     assert!(!ok && out.contains("already exists"), "{out}");
     let (_, out) = console(dir.path(), &["controller", "list"]);
     assert!(out.contains("WLC 1") && out.contains("10.0.0.1"), "{out}");
-    let page = client
-        .get(format!("{base}/controllers"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let controllers = page(&client, &format!("{base}/controllers")).await;
     assert!(
-        page.contains("WLC 1"),
+        controllers.contains("WLC 1"),
         "the web UI sees the console's controller"
     );
 
@@ -102,6 +95,34 @@ async fn serve_prints_setup_url_and_console_shares_the_state_file() {
     assert!(out.contains("config auth-list add sha256-lbs-ssc"), "{out}");
 
     let (ok, out) = console(dir.path(), &["controller", "remove", "WLC 1"]);
+    assert!(ok, "{out}");
+
+    // Access points at the console: bad input refused field by field and
+    // nothing stored; then allowed, listed, removed.
+    let (ok, out) = console(
+        dir.path(),
+        &["ap", "add", "--name", "", "--key-hash", "xyz"],
+    );
+    assert!(
+        !ok && out.contains("name:") && out.contains("key_hash:"),
+        "{out}"
+    );
+    let (_, out) = console(dir.path(), &["ap", "list"]);
+    assert!(out.contains("no access points allowed"), "{out}");
+    let hash = "ab".repeat(32);
+    let (ok, out) = console(
+        dir.path(),
+        &["ap", "add", "--name", "Lobby", "--key-hash", &hash],
+    );
+    assert!(ok && out.contains("allowed access point Lobby"), "{out}");
+    let (_, out) = console(dir.path(), &["ap", "list"]);
+    assert!(
+        out.contains(&hash) && out.contains("this connector"),
+        "{out}"
+    );
+    let aps = page(&client, &format!("{base}/access-points")).await;
+    assert!(aps.contains("Lobby"), "the web UI sees the console's AP");
+    let (ok, out) = console(dir.path(), &["ap", "remove", &hash]);
     assert!(ok, "{out}");
 
     // Lost password: reset-admin sends every browser back to setup.
