@@ -226,7 +226,7 @@ async fn controller_that_stops_answering_is_declared_dead() {
     rig.wait_status(id, "Active", 10).await;
     sim.mute_echo
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    let l = rig.wait_status(id, "Backoff", 10).await;
+    let l = rig.wait_sessions_ended(id, 1, 10).await;
     assert!(
         l["last_error"].as_str().unwrap().contains("declared dead"),
         "{l}"
@@ -274,7 +274,7 @@ async fn malformed_frames_are_skipped_or_close_only_their_session() {
 
     // Unknown flags: the stream can no longer be trusted; the session closes.
     bad.inject_raw(Bytes::from_static(&[15, 0x80, 0, 0]));
-    let l = rig.wait_status(bad_id, "Backoff", 5).await;
+    let l = rig.wait_sessions_ended(bad_id, 1, 5).await;
     assert!(l["last_error"].as_str().unwrap().contains("flags"), "{l}");
     rig.wait_status(bad_id, "Active", 15).await;
 
@@ -283,7 +283,7 @@ async fn malformed_frames_are_skipped_or_close_only_their_session() {
     bad.inject_raw(Bytes::from_static(&[
         15, 0, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
     ]));
-    let l = rig.wait_status(bad_id, "Backoff", 5).await;
+    let l = rig.wait_sessions_ended(bad_id, 2, 5).await;
     assert!(l["last_error"].as_str().unwrap().contains("dead"), "{l}");
     rig.wait_status(bad_id, "Active", 15).await;
 
@@ -292,7 +292,7 @@ async fn malformed_frames_are_skipped_or_close_only_their_session() {
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
     bad.inject_raw(Bytes::from(noise));
-    rig.wait_status(bad_id, "Backoff", 5).await;
+    rig.wait_sessions_ended(bad_id, 3, 5).await;
 
     let g = rig.link(good_id).await;
     assert_eq!(g["status"], "Active", "the other session is unaffected");

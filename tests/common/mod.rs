@@ -468,6 +468,22 @@ impl ReadyAppliance {
             .unwrap()
     }
 
+    /// Waits until controller `id`'s session has ended `n` times in all (a
+    /// session that was up is redialled within half a second, so its
+    /// Backoff status may be too brief to see); returns its figures, whose
+    /// `last_error` says why the last one ended.
+    pub async fn wait_sessions_ended(&self, id: i64, n: u64, secs: u64) -> serde_json::Value {
+        eventually(
+            secs,
+            &format!("controller {id}: {n} sessions ended"),
+            || async {
+                let l = self.link(id).await;
+                (l["reconnects"].as_u64() >= Some(n)).then_some(l)
+            },
+        )
+        .await
+    }
+
     /// Waits until controller `id` shows `status`, returning its figures.
     pub async fn wait_status(&self, id: i64, status: &str, secs: u64) -> serde_json::Value {
         eventually(secs, &format!("controller {id} {status}"), || async {
