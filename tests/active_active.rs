@@ -17,15 +17,6 @@ fn peer_state(status: &Value, instance: &str) -> Option<String> {
         .and_then(|p| p["state"].as_str().map(str::to_string))
 }
 
-async fn all_active(c: &ConnectorProc, n: usize) -> bool {
-    let s = c.get_json("/api/v1/stats").await;
-    let links = s["controller_channel"]["links"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    links.len() == n && links.iter().all(|l| l["status"] == "Active")
-}
-
 #[tokio::test]
 async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
     let tmp = tempfile::tempdir().unwrap();
@@ -86,7 +77,7 @@ async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
     eventually(
         20,
         "both connectors Active on all three controllers",
-        || async { (all_active(&a, 3).await && all_active(&b, 3).await).then_some(()) },
+        || async { (a.all_active(3).await && b.all_active(3).await).then_some(()) },
     )
     .await;
     // B shows who added each controller: A, as the cloud recorded it.
@@ -141,7 +132,7 @@ async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
     let a_dir = a.dir.clone();
     let a = ConnectorProc::start(&a_dir, "127.0.0.61", https_port, ap_port).await;
     eventually(20, "A Active on every controller again", || async {
-        all_active(&a, 3).await.then_some(())
+        a.all_active(3).await.then_some(())
     })
     .await;
     eventually(20, "B sees A up again", || async {

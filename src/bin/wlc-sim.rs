@@ -2,6 +2,8 @@
 //!
 //! Prints `show nmsp status` when asked (type it on standard input, send
 //! SIGUSR1, or GET /show/nmsp/status on `--status-listen`) and on exit.
+//! On `--status-listen`, POST /rate/R changes the rate and
+//! POST /restart/N?outage_ms=M restarts controller N.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -88,6 +90,21 @@ struct Args {
     /// Exit after this many seconds.
     #[arg(long)]
     duration: Option<u64>,
+    /// Restart a controller every this many seconds (in turn: 1, 2, ...):
+    /// its sessions and listener go, and it is away for --restart-outage-ms.
+    #[arg(long, value_name = "SECS")]
+    restart_every: Option<f64>,
+    /// Stop restarting after this many restarts.
+    #[arg(long, value_name = "N")]
+    restarts: Option<u64>,
+    /// How long a restarting controller is away, in milliseconds.
+    #[arg(long, default_value_t = 200, value_name = "MS")]
+    restart_outage_ms: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct RestartQuery {
+    outage_ms: Option<u64>,
 }
 
 fn identity(dir: Option<&Path>, i: u32) -> anyhow::Result<Identity> {
@@ -195,10 +212,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "status on http://{}/show/nmsp/status",
             listener.local_addr()?
         );
-        let (text, json, ap_json, rated) = (
+        let (text, json, ap_json, rated, restarted) = (
             controllers.clone(),
             controllers.clone(),
             aps.clone(),
+            controllers.clone(),
             controllers.clone(),
         );
         let app = Router::new()
@@ -216,6 +234,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 ),
             )
             .route(
+                "/restart/{n}",
+                axum::routing::post(
+                    move |axum::extract::Path(n): axum::extract::Path<usize>,
+                          axum::extract::Query(q): axum::extract::Query<RestartQuery>| async move {
+                        match n.checked_sub(1).and_then(|i| restarted.get(i)) {
+                            Some(c) => {
+                                c.restart(Duration::from_millis(q.outage_ms.unwrap_or(200)));
+                                (axum::http::StatusCode::OK, format!("{} restarting\n", c.spec.name))
+                            }
+                            None => (axum::http::StatusCode::NOT_FOUND, format!("no controller {n}\n")),
+                        }
+                    },
+                ),
+            )
+            .route(
                 "/status.json",
                 get(move || async move { axum::Json(sim::status_json(&json, &ap_json)) }),
             );
@@ -228,9 +261,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut stdin_open = true;
     let deadline = tokio::time::sleep(Duration::from_secs(args.duration.unwrap_or(u64::MAX / 4)));
     tokio::pin!(deadline);
+    let every = args
+        .restart_every
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64);
+    let mut restart_tick =
+        every.map(|d| tokio::time::interval_at(tokio::time::Instant::now() + d, d));
+    let mut restarted = 0u64;
     loop {
         tokio::select! {
             _ = &mut deadline => break,
+            _ = tick(&mut restart_tick), if args.restarts.is_none_or(|n| restarted < n) && !controllers.is_empty() => {
+                let c = &controllers[(restarted % controllers.len() as u64) as usize];
+                c.restart(Duration::from_millis(args.restart_outage_ms));
+                restarted += 1;
+                say!("{} restarting (away {} ms)", c.spec.name, args.restart_outage_ms);
+            }
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
             _ = usr1.recv() => say_raw!("{}", sim::show_all(&controllers)),
@@ -250,4 +296,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     say_raw!("{}{}", sim::show_all(&controllers), sim::show_aps(&aps));
     Ok(())
+}
+
+/// The next tick, or never without an interval.
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }

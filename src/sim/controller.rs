@@ -1,6 +1,8 @@
 //! One simulated controller: a TLS listener that admits connectors on its
 //! auth list, answers their capability exchange, subscriptions and echoes,
 //! and streams the same notification bytes to every subscribed connector.
+//! It can restart: drop every session and its listener, stay away for an
+//! outage, then listen again with its notification sequence carrying on.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -58,6 +60,8 @@ pub struct StatusRow {
     pub lagged: u64,
     pub sessions: u64,
     pub active_sessions: u64,
+    /// Sessions this controller closed because no echo request came.
+    pub echo_timeouts: u64,
 }
 
 #[derive(Clone)]
@@ -78,6 +82,12 @@ pub struct SimController {
     subscribed: AtomicUsize,
     /// While set, echo requests go unanswered (a hung controller).
     pub mute_echo: AtomicBool,
+    /// Set while restarting: no listener, no sessions, nothing produced.
+    down: AtomicBool,
+    restarts: AtomicU64,
+    /// The current life of the listener and its sessions; a restart
+    /// cancels it (a child of `cancel`, so stopping ends it too).
+    life: Mutex<(CancellationToken, Duration)>,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -97,6 +107,7 @@ impl SimController {
             )
             .map_err(std::io::Error::other)?;
         let (feed, _) = broadcast::channel(1 << 16);
+        let cancel = CancellationToken::new();
         let ctrl = Arc::new(SimController {
             rate: AtomicU64::new(spec.rate.to_bits()),
             spec,
@@ -106,7 +117,10 @@ impl SimController {
             generated: AtomicU64::new(0),
             subscribed: AtomicUsize::new(0),
             mute_echo: AtomicBool::new(false),
-            cancel: CancellationToken::new(),
+            down: AtomicBool::new(false),
+            restarts: AtomicU64::new(0),
+            life: Mutex::new((cancel.child_token(), Duration::ZERO)),
+            cancel,
             tasks: TaskTracker::new(),
         });
         let acceptor = TlsAcceptor::from(Arc::new(config));
@@ -123,6 +137,26 @@ impl SimController {
         self.cancel.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+    }
+
+    /// Restarts like a controller's NMSP service: every session and the
+    /// listener go at once, nothing is produced for `outage`, then it
+    /// listens again on the same address.
+    pub fn restart(&self, outage: Duration) {
+        let mut life = self.life.lock().unwrap_or_else(|p| p.into_inner());
+        self.down.store(true, Relaxed);
+        self.restarts.fetch_add(1, Relaxed);
+        let old = std::mem::replace(&mut *life, (self.cancel.child_token(), outage));
+        old.0.cancel();
+    }
+
+    /// Restarts so far.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Relaxed)
+    }
+
+    fn life(&self) -> (CancellationToken, Duration) {
+        self.life.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn rate(&self) -> f64 {
@@ -158,10 +192,49 @@ impl SimController {
             .or_default());
     }
 
-    async fn accept_loop(self: Arc<Self>, listener: TcpListener, acceptor: TlsAcceptor) {
+    async fn accept_loop(self: Arc<Self>, first: TcpListener, acceptor: TlsAcceptor) {
+        let mut listener = Some(first);
+        loop {
+            let (life, _) = self.life();
+            let listener = match listener.take() {
+                Some(l) => l,
+                None => loop {
+                    match TcpListener::bind(self.addr).await {
+                        Ok(l) => break l,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "listening again failed; retrying");
+                            tokio::select! {
+                                _ = self.cancel.cancelled() => return,
+                                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                            }
+                        }
+                    }
+                },
+            };
+            self.down.store(false, Relaxed);
+            self.serve_life(&listener, &acceptor, &life).await;
+            drop(listener);
+            if self.cancel.is_cancelled() {
+                return;
+            }
+            let (_, outage) = self.life();
+            tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                _ = tokio::time::sleep(outage) => {}
+            }
+        }
+    }
+
+    /// Accepts connectors until this life ends; their sessions end with it.
+    async fn serve_life(
+        self: &Arc<Self>,
+        listener: &TcpListener,
+        acceptor: &TlsAcceptor,
+        life: &CancellationToken,
+    ) {
         loop {
             let (tcp, peer) = tokio::select! {
-                _ = self.cancel.cancelled() => return,
+                _ = life.cancelled() => return,
                 r = listener.accept() => match r {
                     Ok(x) => x,
                     Err(e) => {
@@ -173,9 +246,13 @@ impl SimController {
             };
             let me = self.clone();
             let acceptor = acceptor.clone();
+            let life = life.clone();
             self.tasks.spawn(async move {
-                if let Err(e) = me.serve(tcp, peer, acceptor).await {
-                    tracing::info!(controller = %me.spec.name, connector = %peer, "session ended: {e}");
+                tokio::select! {
+                    _ = life.cancelled() => {}
+                    r = me.serve(tcp, peer, acceptor) => if let Err(e) = r {
+                        tracing::info!(controller = %me.spec.name, connector = %peer, "session ended: {e}");
+                    }
                 }
             });
         }
@@ -213,11 +290,11 @@ impl SimController {
             r.sessions += 1;
             r.active_sessions += 1;
         });
-        let result = self.session(tls, ip).await;
-        self.row(ip, |r| {
-            r.active_sessions = r.active_sessions.saturating_sub(1)
-        });
-        result
+        // Counted down on drop: a restart drops this future mid-session.
+        scopeguard::defer! {
+            self.row(ip, |r| r.active_sessions = r.active_sessions.saturating_sub(1));
+        }
+        self.session(tls, ip).await
     }
 
     async fn session(&self, tls: TlsStream<TcpStream>, ip: IpAddr) -> Result<(), String> {
@@ -253,8 +330,10 @@ impl SimController {
         tracing::info!(controller = %self.spec.name, connector = %ip, services = ?accepted.names(), "connector subscribed");
         let mut feed = self.feed.subscribe();
         self.subscribed.fetch_add(1, Relaxed);
+        scopeguard::defer! {
+            self.subscribed.fetch_sub(1, Relaxed);
+        }
         let result = self.stream(&mut reader, &mut wr, &mut feed, ip).await;
-        self.subscribed.fetch_sub(1, Relaxed);
         let _ = wr.shutdown().await;
         result
     }
@@ -273,6 +352,7 @@ impl SimController {
                 _ = self.cancel.cancelled() => return Ok(()),
                 _ = tick.tick() => {
                     if last_echo.elapsed() >= self.spec.echo_timeout {
+                        self.row(ip, |r| r.echo_timeouts += 1);
                         return Err(format!("no echo request for {:?}: closing", self.spec.echo_timeout));
                     }
                 }
@@ -320,7 +400,9 @@ impl SimController {
             }
             // The rate may change while running (benchmarks ramp it).
             let now = Instant::now();
-            budget += self.rate() * (now - last).as_secs_f64();
+            if !self.down.load(Relaxed) {
+                budget += self.rate() * (now - last).as_secs_f64();
+            }
             last = now;
             let mut due = budget.floor() as u64;
             budget -= due as f64;

@@ -112,6 +112,7 @@ pub fn status_json(controllers: &[Arc<SimController>], aps: &[Arc<SimAp>]) -> se
                     "address": c.addr.to_string(),
                     "key_hash": c.spec.identity.key_hash().unwrap_or_default(),
                     "generated": c.generated(),
+                    "restarts": c.restarts(),
                     "connectors": rows,
                 })
             })

@@ -303,6 +303,8 @@ pub struct SimProc {
     pub status_url: String,
     /// Key hash of each simulated AP (`--aps N`), in order.
     pub aps: Vec<String>,
+    /// For the plain-HTTP status and control endpoint.
+    http: reqwest::Client,
 }
 
 impl SimProc {
@@ -348,7 +350,38 @@ impl SimProc {
             controller_keys,
             status_url,
             aps,
+            // Plain HTTP: the TLS settings (a pin for no key) never apply.
+            http: client_for("none", Arc::new(reqwest::cookie::Jar::default())),
         }
+    }
+}
+
+impl SimProc {
+    /// `status.json`: every controller's generated count, restarts and
+    /// per-connector rows.
+    pub async fn status(&self) -> serde_json::Value {
+        self.http
+            .get(&self.status_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Notifications controller `i` (0-based) produced so far.
+    pub async fn generated(&self, i: usize) -> u64 {
+        self.status().await["controllers"][i]["generated"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// POSTs to the simulator's control endpoint (`/rate/R`, `/restart/N`).
+    pub async fn control(&self, path: &str) {
+        let url = self.status_url.replace("/status.json", path);
+        let r = self.http.post(&url).send().await.unwrap();
+        assert!(r.status().is_success(), "{url}: {}", r.status());
     }
 }
 
@@ -364,6 +397,16 @@ impl ConnectorProc {
                 .await;
             assert_eq!(r.status(), 201, "AP {hash} allowed");
         }
+    }
+
+    /// Whether exactly `n` controller sessions exist and all are Active.
+    pub async fn all_active(&self, n: usize) -> bool {
+        let s = self.get_json("/api/v1/stats").await;
+        let links = s["controller_channel"]["links"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        links.len() == n && links.iter().all(|l| l["status"] == "Active")
     }
 
     /// Adds every controller of `sim` through the API, named `prefix 1`,
