@@ -22,6 +22,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::sent::SentSet;
 use super::traffic::{Traffic, encode};
 use crate::nmsp::{FrameCodec, Message, PROTOCOL_VERSION, Service};
 use crate::tls::client_auth::AuthList;
@@ -66,7 +67,8 @@ pub struct StatusRow {
 
 #[derive(Clone)]
 enum Feed {
-    Data(Bytes),
+    /// A notification and its sequence number.
+    Data(u64, Bytes),
     Raw(Bytes),
 }
 
@@ -77,6 +79,8 @@ pub struct SimController {
     rows: Mutex<BTreeMap<IpAddr, StatusRow>>,
     feed: broadcast::Sender<Feed>,
     generated: AtomicU64,
+    /// Notifications written to at least one connector.
+    sent: Mutex<SentSet>,
     /// Notifications per second (f64 bits), changeable while running.
     rate: AtomicU64,
     subscribed: AtomicUsize,
@@ -115,6 +119,7 @@ impl SimController {
             rows: Mutex::new(BTreeMap::new()),
             feed,
             generated: AtomicU64::new(0),
+            sent: Mutex::new(SentSet::default()),
             subscribed: AtomicUsize::new(0),
             mute_echo: AtomicBool::new(false),
             down: AtomicBool::new(false),
@@ -171,6 +176,12 @@ impl SimController {
     /// Notifications produced so far.
     pub fn generated(&self) -> u64 {
         self.generated.load(Relaxed)
+    }
+
+    /// Notifications written to at least one connector: what a pair can
+    /// deliver, the rest having been produced while no session was up.
+    pub fn sent(&self) -> u64 {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner()).count()
     }
 
     /// Rows of `show nmsp status`, by connector address.
@@ -368,8 +379,9 @@ impl SimController {
                     _ => self.row(ip, |r| r.rx_data += 1),
                 },
                 item = feed.recv() => match item {
-                    Ok(Feed::Data(bytes)) => {
+                    Ok(Feed::Data(seq, bytes)) => {
                         write(wr, &bytes).await?;
+                        self.sent.lock().unwrap_or_else(|p| p.into_inner()).insert(seq);
                         self.row(ip, |r| r.tx_data += 1);
                     }
                     Ok(Feed::Raw(bytes)) => write(wr, &bytes).await?,
@@ -410,7 +422,8 @@ impl SimController {
                 due = due.min(limit.saturating_sub(traffic.sequence()));
             }
             for _ in 0..due {
-                let _ = self.feed.send(Feed::Data(traffic.next_frame()));
+                let frame = traffic.next_frame();
+                let _ = self.feed.send(Feed::Data(traffic.sequence(), frame));
             }
             self.generated.fetch_add(due, Relaxed);
             if spec.limit.is_some_and(|l| traffic.sequence() >= l) {

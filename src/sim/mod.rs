@@ -7,6 +7,7 @@
 
 pub mod ap;
 pub mod controller;
+pub mod sent;
 pub mod traffic;
 
 use std::fmt::Write;
@@ -112,6 +113,7 @@ pub fn status_json(controllers: &[Arc<SimController>], aps: &[Arc<SimAp>]) -> se
                     "address": c.addr.to_string(),
                     "key_hash": c.spec.identity.key_hash().unwrap_or_default(),
                     "generated": c.generated(),
+                    "sent": c.sent(),
                     "restarts": c.restarts(),
                     "connectors": rows,
                 })
