@@ -1,7 +1,7 @@
 //! Gaps are found and reported exactly: both members of a pair are killed
 //! for an overlapping window while a controller keeps sending; the cloud
 //! reports, per source, exactly the events that reached neither member, on
-//! its API and its group page.
+//! its API, its group page and as gap records in the firehose.
 
 mod common;
 
@@ -117,6 +117,28 @@ async fn the_cloud_reports_exactly_what_no_member_delivered() {
     .await;
     println!("gap: {expected_missing} events reached no member; the cloud reports {reported}");
     assert_eq!(reported, expected_missing);
+    // The firehose carries the same gaps as records, in its order.
+    let records = eventually(10, "gap records on the firehose", || async {
+        let lines = firehose(&cloud.http, &cloud.url, &cloud.firehose_key).await;
+        let gaps: Vec<Value> = lines
+            .into_iter()
+            .filter(|l| l["gap"]["source"] == source.as_str())
+            .collect();
+        let missing: i64 = gaps
+            .iter()
+            .filter_map(|g| g["gap"]["missing"].as_i64())
+            .sum();
+        (missing == reported).then_some(gaps)
+    })
+    .await;
+    for g in &records {
+        let gap = &g["gap"];
+        assert_eq!(
+            gap["last_sequence"].as_i64().unwrap() - gap["first_sequence"].as_i64().unwrap() + 1,
+            gap["missing"].as_i64().unwrap(),
+            "{g}"
+        );
+    }
     let page = page(
         &cloud.http,
         &format!("{}/groups/{}", cloud.url, cloud.group),

@@ -333,7 +333,7 @@ async fn firehose(
                     }
                 };
                 if let Some(last) = page.last() {
-                    let next = last.offset;
+                    let next = last.offset();
                     let mut chunk = Vec::with_capacity(page.len() * 256);
                     for e in &page {
                         if serde_json::to_writer(&mut chunk, e).is_ok() {

@@ -4,14 +4,20 @@
 //! both members of a pair were down. Missing ranges are kept per source and
 //! filled by a late copy (the other member's, a replayed spool); what is
 //! still missing after a grace period is reported as a gap, with its count
-//! and when it was seen.
+//! and when it was seen, and put on the firehose once as a gap record.
 
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+use sha2::Digest;
 
+use crate::contract::cloud_api::GapRecord;
 use crate::db::DbError;
+
+/// The `channel` of a gap record's row in the events table: gap records
+/// take their place in the firehose's order like events.
+pub const CHANNEL: &str = "gap";
 
 /// A missing range younger than this may still be filled by a member that
 /// is catching up; it is not reported yet.
@@ -96,15 +102,16 @@ impl Tracker {
 
 /// A late event fills its place in a missing range.
 fn fill(conn: &Connection, group: &str, source: &str, seq: i64) -> Result<(), DbError> {
-    let range: Option<(i64, i64, i64)> = conn
+    let range: Option<(i64, i64, i64, i64)> = conn
         .query_row(
-            "SELECT first, last, detected_ms FROM sequence_gaps
+            "SELECT first, last, detected_ms, published FROM sequence_gaps
              WHERE group_id = ?1 AND source = ?2 AND first <= ?3 AND last >= ?3",
             params![group, source, seq],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
-    let Some((first, last, detected)) = range else {
+    // What is left of a published gap stays published: one record per gap.
+    let Some((first, last, detected, published)) = range else {
         return Ok(());
     };
     conn.execute(
@@ -113,9 +120,9 @@ fn fill(conn: &Connection, group: &str, source: &str, seq: i64) -> Result<(), Db
     )?;
     let insert = |a: i64, b: i64| {
         conn.execute(
-            "INSERT INTO sequence_gaps (group_id, source, first, last, detected_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![group, source, a, b, detected],
+            "INSERT INTO sequence_gaps (group_id, source, first, last, detected_ms, published)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![group, source, a, b, detected, published],
         )
     };
     if first < seq {
@@ -146,6 +153,44 @@ pub fn report(conn: &Connection, group: &str, now_ms: i64) -> Result<Vec<SourceG
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Puts every gap that stayed open past the grace period on the firehose,
+/// once. Returns how many records were added.
+pub fn publish_due(conn: &Connection, now_ms: i64) -> Result<usize, DbError> {
+    let tx = conn.unchecked_transaction()?;
+    let due: Vec<(String, String, i64, i64, i64)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT group_id, source, first, last, detected_ms FROM sequence_gaps
+             WHERE published = 0 AND detected_ms <= ?1 ORDER BY detected_ms, first",
+        )?;
+        let rows = stmt.query_map([now_ms - GRACE_MS], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (group, source, first, last, detected) in &due {
+        let record = GapRecord {
+            source: source.clone(),
+            first_sequence: *first,
+            last_sequence: *last,
+            missing: last - first + 1,
+            detected_at_ms: *detected,
+        };
+        let body = serde_json::to_vec(&record).unwrap_or_default();
+        let key = sha2::Sha256::digest(format!("{CHANNEL}/{source}/{first}/{last}")).to_vec();
+        tx.execute(
+            "INSERT OR IGNORE INTO events (group_id, key, channel, source, msg_type, body, ingested_at_ms)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
+            params![group, key, CHANNEL, source, body, now_ms],
+        )?;
+        tx.execute(
+            "UPDATE sequence_gaps SET published = 1 WHERE group_id = ?1 AND source = ?2 AND first = ?3",
+            params![group, source, first],
+        )?;
+    }
+    tx.commit()?;
+    Ok(due.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,12 +212,24 @@ mod tests {
             assert!(report(c, "g", 1)?.is_empty(), "not before the grace");
             let r = report(c, "g", GRACE_MS)?;
             assert_eq!((r[0].gaps, r[0].missing), (2, 14));
+            assert_eq!(
+                publish_due(c, 1)?,
+                0,
+                "not on the firehose before the grace"
+            );
+            assert_eq!(publish_due(c, GRACE_MS)?, 2, "one record per gap");
+            assert_eq!(publish_due(c, GRACE_MS + 1)?, 0, "once");
             // The other member's copies of 5 and 9 arrive late.
             let mut t = Tracker::default();
             t.observe(c, "g", "s", 5, 1)?;
             t.observe(c, "g", "s", 9, 1)?;
             let r = report(c, "g", GRACE_MS)?;
             assert_eq!((r[0].gaps, r[0].missing), (3, 12));
+            assert_eq!(
+                publish_due(c, GRACE_MS + 1)?,
+                0,
+                "what is left stays published"
+            );
             // A controller that starts counting again is not a gap.
             t.observe(c, "g", "s", 20 + RESTART_DROP + 5, 2)?;
             t.observe(c, "g", "s", 1, 2)?;

@@ -10,7 +10,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::registry::Member;
-use crate::contract::cloud_api::{BatchAck, EventBatch, FirehoseEvent, WireEvent};
+use crate::contract::cloud_api::{
+    BatchAck, EventBatch, FirehoseEvent, FirehoseGap, FirehoseLine, WireEvent,
+};
 use crate::contract::event::{Channel, dedup_key};
 use crate::db::DbError;
 
@@ -183,13 +185,14 @@ pub fn totals(conn: &Connection, group_id: &str) -> Result<Vec<Totals>, DbError>
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Up to `limit` unique events of a tenant after `after`, oldest first.
+/// Up to `limit` lines (unique events and gap records) of a tenant's
+/// firehose after `after`, oldest first.
 pub fn firehose_page(
     conn: &Connection,
     tenant_id: &str,
     after: i64,
     limit: usize,
-) -> Result<Vec<FirehoseEvent>, DbError> {
+) -> Result<Vec<FirehoseLine>, DbError> {
     let mut stmt = conn.prepare_cached(
         "SELECT e.offset, e.group_id, e.channel, e.source, e.msg_type, e.body, e.key, e.ingested_at_ms
          FROM events e JOIN groups g ON g.id = e.group_id
@@ -198,10 +201,21 @@ pub fn firehose_page(
     let rows = stmt.query_map(params![tenant_id, after, limit as i64], |r| {
         let channel: String = r.get(2)?;
         let body: Vec<u8> = r.get(5)?;
+        let (offset, group_id) = (r.get(0)?, r.get(1)?);
+        if channel == super::gaps::CHANNEL {
+            let gap = serde_json::from_slice(&body).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Blob, e.into())
+            })?;
+            return Ok(FirehoseLine::Gap(FirehoseGap {
+                offset,
+                group_id,
+                gap,
+            }));
+        }
         let key: Vec<u8> = r.get(6)?;
-        Ok(FirehoseEvent {
-            offset: r.get(0)?,
-            group_id: r.get(1)?,
+        Ok(FirehoseLine::Event(FirehoseEvent {
+            offset,
+            group_id,
             channel: if channel == "ap" {
                 Channel::Ap
             } else {
@@ -212,7 +226,7 @@ pub fn firehose_page(
             body: B64.encode(body),
             key: hex::encode(key),
             ingested_at_ms: r.get::<_, i64>(7)? as u64,
-        })
+        }))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

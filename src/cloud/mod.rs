@@ -144,6 +144,7 @@ pub struct CloudService {
     /// The one-time code the setup page asks for, while no admin exists.
     pub setup_code: Option<String>,
     purge: tokio::task::JoinHandle<()>,
+    publish_gaps: tokio::task::JoinHandle<()>,
 }
 
 const SIGNING_KEY: &str = "token_signing_key";
@@ -197,6 +198,11 @@ impl CloudService {
         let purge = tokio::spawn(purge_loop(
             state.db.clone(),
             Duration::from_secs(state.dedup_window_secs.max(1) as u64),
+            shutdown.clone(),
+        ));
+        let publish_gaps = tokio::spawn(publish_gaps_loop(
+            state.db.clone(),
+            state.ingested.clone(),
             shutdown,
         ));
         Ok(CloudService {
@@ -204,12 +210,14 @@ impl CloudService {
             web,
             setup_code,
             purge,
+            publish_gaps,
         })
     }
 
     pub async fn wait(self) -> anyhow::Result<()> {
         self.web.wait().await?;
         let _ = self.purge.await;
+        let _ = self.publish_gaps.await;
         let db = self.state.db.clone();
         tokio::task::spawn_blocking(move || db.checkpoint()).await??;
         Ok(())
@@ -246,6 +254,24 @@ fn open(dir: &std::path::Path) -> anyhow::Result<(Db, Identity, TokenSigner)> {
         Ok((id, signer))
     })?;
     Ok((db, id, signer))
+}
+
+/// Puts gaps on the firehose once their grace period is over, and wakes
+/// the firehose's followers when it did.
+async fn publish_gaps_loop(db: Db, ingested: Arc<watch::Sender<u64>>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = crate::clock::now_ms() as i64;
+        match db.call(move |c| gaps::publish_due(c, now)).await {
+            Ok(0) => {}
+            Ok(_) => ingested.send_modify(|v| *v += 1),
+            Err(e) => tracing::warn!(error = %e, "cannot publish gaps"),
+        }
+    }
 }
 
 /// Purges by ingest order: a mark of the newest rows is taken every

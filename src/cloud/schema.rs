@@ -139,6 +139,8 @@ CREATE TABLE group_access_points (
 ) STRICT;
 "#,
         ),
+        // A gap goes on the firehose once, when its grace period is over.
+        M::up("ALTER TABLE sequence_gaps ADD COLUMN published INTEGER NOT NULL DEFAULT 0;"),
     ])
 }
 

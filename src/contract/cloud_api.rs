@@ -172,6 +172,45 @@ pub struct FirehoseEvent {
     pub ingested_at_ms: u64,
 }
 
+/// One line of the firehose: a unique event, or the record of a gap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FirehoseLine {
+    Gap(FirehoseGap),
+    Event(FirehoseEvent),
+}
+
+impl FirehoseLine {
+    pub fn offset(&self) -> i64 {
+        match self {
+            FirehoseLine::Gap(g) => g.offset,
+            FirehoseLine::Event(e) => e.offset,
+        }
+    }
+}
+
+/// Events of a source that no member delivered within the grace period,
+/// in the firehose at the place where the gap was found. Should a copy
+/// arrive later after all, it comes as an ordinary event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FirehoseGap {
+    pub offset: i64,
+    pub group_id: String,
+    pub gap: GapRecord,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GapRecord {
+    /// The controller or AP (its key hash), as in events' `source`.
+    pub source: String,
+    /// The missing sequence numbers, both ends included.
+    pub first_sequence: i64,
+    pub last_sequence: i64,
+    pub missing: i64,
+    /// When the cloud first saw the gap (ms since the epoch).
+    pub detected_at_ms: i64,
+}
+
 /// Error bodies of the cloud API, the same shape as the connector's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiErrorBody {
