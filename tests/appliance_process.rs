@@ -218,3 +218,84 @@ fn a_damaged_state_file_stops_the_service_and_is_kept_aside() {
     let (ok, out) = console(dir.path(), &["controller", "list"]);
     assert!(!ok && out.contains("damaged"), "{out}");
 }
+
+/// Damage that appears while the service runs (here: the controllers
+/// table's page overwritten under it) is a fault shown where it is met —
+/// the page says the state file failed (503, not 500), `/metrics` counts
+/// it, and the figures keep naming the controllers last read instead of
+/// turning into "no controllers".
+#[tokio::test]
+async fn damage_met_while_running_is_shown_as_a_state_file_fault() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = ConnectorProc::start(tmp.path(), "127.0.0.109", 0, 0).await;
+    for (name, host) in [("North", "10.9.0.1"), ("South", "10.9.0.2")] {
+        let r = c
+            .post_json(
+                "/api/v1/controllers",
+                serde_json::json!({"name": name, "host": host, "port": 16113}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+    }
+    let links = |s: serde_json::Value| s["controller_channel"]["links"].as_array().unwrap().len();
+    assert_eq!(links(c.get_json("/api/v1/stats").await), 2);
+
+    // Move everything into the main file, then overwrite the table's page.
+    let db = tmp.path().join("connector.db");
+    let (root, page_size): (i64, i64) = {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        (
+            conn.query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'controllers'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap(),
+            conn.query_row("PRAGMA page_size", [], |r| r.get(0))
+                .unwrap(),
+        )
+    };
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+        f.seek(SeekFrom::Start(((root - 1) * page_size) as u64))
+            .unwrap();
+        f.write_all(&vec![0xA5; page_size as usize]).unwrap();
+        f.sync_all().unwrap();
+    }
+
+    let r = c.http.get(c.at("/controllers")).send().await.unwrap();
+    assert_eq!(r.status(), 503, "a fault below the page is not a 500");
+    let body = r.text().await.unwrap();
+    assert!(body.contains("state file"), "{body}");
+    assert!(body.contains("restore a backup"), "{body}");
+    let api = c
+        .http
+        .get(c.at("/api/v1/controllers"))
+        .bearer_auth(&c.api)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 503);
+    let err: serde_json::Value = api.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "state_file_fault", "{err}");
+
+    let metrics = c.get_text("/metrics").await;
+    let faults: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("spaces_state_file_faults_total "))
+        .expect("the fault counter")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(faults >= 2, "{faults}");
+    assert_eq!(
+        links(c.get_json("/api/v1/stats").await),
+        2,
+        "the links keep the names read last"
+    );
+}

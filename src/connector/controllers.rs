@@ -68,6 +68,15 @@ pub fn list(conn: &Connection) -> Result<Vec<Controller>, DbError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// (id, name, "host:port") of every controller, in the list's order: what
+/// figures and heartbeats name links by.
+pub fn names(conn: &Connection) -> Result<Vec<(i64, String, String)>, DbError> {
+    Ok(list(conn)?
+        .into_iter()
+        .map(|c| (c.id, c.name, format!("{}:{}", c.host, c.port)))
+        .collect())
+}
+
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Controller>, DbError> {
     Ok(conn
         .query_row(

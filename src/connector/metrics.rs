@@ -33,6 +33,8 @@ pub struct Faults {
     pub ap_dropped: u64,
     /// Admin UI connections closed at once, over a cap.
     pub ui_refused: u64,
+    /// Times the state file could not be read or written.
+    pub state_file_faults: u64,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -194,6 +196,11 @@ pub fn render(channels: &[(&str, &ChannelSnapshot)], faults: &Faults) -> String 
         "spaces_ui_connections_refused",
         "Admin UI connections closed at once: over the per-address or total cap.",
         counter(faults.ui_refused),
+    );
+    registry.register(
+        "spaces_state_file_faults",
+        "Times the state file could not be read or written (damage, I/O error, disk full).",
+        counter(faults.state_file_faults),
     );
     registry.register(
         "spaces_ap_dropped",

@@ -37,6 +37,8 @@ pub struct ChannelStats {
     links: RwLock<BTreeMap<i64, Arc<LinkStats>>>,
     /// Messages of links since removed, so totals never go backwards.
     retired_messages: AtomicU64,
+    /// The names last read from the state file, for when it cannot be read.
+    last_names: RwLock<Vec<(i64, String, String)>>,
 }
 
 impl ChannelStats {
@@ -80,6 +82,28 @@ impl ChannelStats {
         {
             l.sample();
         }
+    }
+
+    /// Like [`snapshot`](Self::snapshot) with the names just read, or
+    /// when they could not be read (a state-file fault, counted where it
+    /// happened), with the names read last: figures never turn into "no
+    /// controllers" because a read failed.
+    pub fn snapshot_named<E>(
+        &self,
+        read: Result<Vec<(i64, String, String)>, E>,
+    ) -> ChannelSnapshot {
+        let names = match read {
+            Ok(names) => {
+                *self.last_names.write().unwrap_or_else(|p| p.into_inner()) = names.clone();
+                names
+            }
+            Err(_) => self
+                .last_names
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        };
+        self.snapshot(&names)
     }
 
     /// Figures of the links named in `names` (id → (name, address)), in

@@ -23,6 +23,8 @@ pub struct ApplianceStatus {
     pub spool: crate::connector::cloud_link::spool::SpoolTotals,
     pub controller_count: i64,
     pub nmsp_key_hash: String,
+    /// Times the state file could not be read or written, and the last.
+    pub state_file_faults: crate::db::faults::StoreFaults,
 }
 
 /// Reads the summary; `conn` must be the appliance's own state file.
@@ -39,6 +41,7 @@ pub fn read(appliance: &Appliance, conn: &Connection) -> Result<ApplianceStatus,
         token,
         controller_count,
         nmsp_key_hash: appliance.nmsp_key_hash.clone(),
+        state_file_faults: crate::db::faults::snapshot(),
     })
 }
 

@@ -15,11 +15,13 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub mod faults;
+
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("schema migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("cannot create data directory {path}: {source}")]
@@ -38,6 +40,22 @@ pub enum DbError {
         reason: String,
         aside: PathBuf,
     },
+}
+
+/// Every SQLite error enters the store's errors here, where storage
+/// faults are counted (`faults`).
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> Self {
+        faults::note(&e);
+        DbError::Sqlite(e)
+    }
+}
+
+impl DbError {
+    /// Whether the state file itself failed (see `faults::is_storage`).
+    pub fn is_storage(&self) -> bool {
+        matches!(self, DbError::Sqlite(e) if faults::is_storage(e))
+    }
 }
 
 /// Brings a freshly opened database to its program's current schema.

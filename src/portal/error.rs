@@ -48,6 +48,10 @@ pub enum WebError {
     Forbidden(String),
     #[error("the request body is too large")]
     TooLarge,
+    /// Something below the page failed (the state file); the message says
+    /// what and what to do.
+    #[error("{0}")]
+    StateFileFault(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -70,6 +74,7 @@ impl WebError {
             WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            WebError::StateFileFault(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,6 +95,7 @@ impl WebError {
             WebError::Forbidden(_) => "forbidden",
             WebError::TooLarge => "body_too_large",
             WebError::Internal(_) => "internal_error",
+            WebError::StateFileFault(_) => "state_file_fault",
         }
     }
 
@@ -159,6 +165,13 @@ impl IntoResponse for ApiError {
 
 impl From<crate::db::DbError> for WebError {
     fn from(e: crate::db::DbError) -> Self {
+        if e.is_storage() {
+            tracing::error!(error = %e, "state file fault");
+            return WebError::StateFileFault(format!(
+                "The state file cannot be read or written ({e}). Events keep flowing on what was \
+                 last read; if this persists, stop the service and restore a backup."
+            ));
+        }
         WebError::internal(e)
     }
 }

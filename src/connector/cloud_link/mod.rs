@@ -399,16 +399,11 @@ impl CloudLink {
     }
 
     async fn heartbeat(&self) -> Heartbeat {
-        let list = self
+        let names = self
             .db
-            .call(|c| crate::connector::controllers::list(c))
-            .await
-            .unwrap_or_default();
-        let names: Vec<(i64, String, String)> = list
-            .iter()
-            .map(|c| (c.id, c.name.clone(), format!("{}:{}", c.host, c.port)))
-            .collect();
-        let snap = self.controllers.snapshot(&names);
+            .call(|c| crate::connector::controllers::names(c))
+            .await;
+        let snap = self.controllers.snapshot_named(names);
         let spool = self.db.call(|c| spool::totals(c)).await.unwrap_or_default();
         Heartbeat {
             hostname: self.who.hostname.clone(),

@@ -214,7 +214,7 @@ async fn stats(
     _: ApiCaller,
     axum::extract::Query(page): axum::extract::Query<Page>,
 ) -> ApiResult<Value> {
-    let mut controllers = state.controller_channel().await.map_err(WebError::from)?;
+    let mut controllers = state.controller_channel().await;
     let mut aps = state.ap_channel.snapshot();
     let limit = page.limit.clamp(1, MAX_PAGE);
     for ch in [&mut controllers, &mut aps] {
@@ -234,7 +234,7 @@ async fn stats(
 /// Prometheus text; authenticated like the API (a bearer token for
 /// scrapers).
 pub async fn metrics(State(state): State<AppState>, _: ApiCaller) -> Result<Response, ApiError> {
-    let channel = state.controller_channel().await.map_err(WebError::from)?;
+    let channel = state.controller_channel().await;
     let link = state.cloud.view().await.map_err(WebError::from)?;
     let admission = &state.ap_channel.admission;
     use std::sync::atomic::Ordering::Relaxed;
@@ -250,6 +250,7 @@ pub async fn metrics(State(state): State<AppState>, _: ApiCaller) -> Result<Resp
         ap_dropped: admission.dropped_total.load(Relaxed)
             + state.ap_channel.connections.refused.load(Relaxed),
         ui_refused: state.ui_connections.refused.load(Relaxed),
+        state_file_faults: crate::db::faults::snapshot().count,
     };
     Ok((
         [(

@@ -50,19 +50,13 @@ impl AppState {
     }
 
     /// The Controller Channel's live figures, named from the state file.
-    pub async fn controller_channel(
-        &self,
-    ) -> Result<crate::connector::stats::ChannelSnapshot, crate::db::DbError> {
-        let list = self
+    pub async fn controller_channel(&self) -> crate::connector::stats::ChannelSnapshot {
+        let names = self
             .appliance
             .db
-            .call(|c| crate::connector::controllers::list(c))
-            .await?;
-        let names: Vec<(i64, String, String)> = list
-            .into_iter()
-            .map(|c| (c.id, c.name, format!("{}:{}", c.host, c.port)))
-            .collect();
-        Ok(self.controller_stats.snapshot(&names))
+            .call(|c| crate::connector::controllers::names(c))
+            .await;
+        self.controller_stats.snapshot_named(names)
     }
 }
 

@@ -34,7 +34,7 @@ async fn dashboard(
     Query(q): Query<NoticeQuery>,
 ) -> Result<Html<String>, WebError> {
     let status = state.appliance.status().await?;
-    let controller_channel = state.controller_channel().await?.totals;
+    let controller_channel = state.controller_channel().await.totals;
     let link = state.cloud.view().await?;
     render(&DashboardPage {
         ap_channel: state.ap_channel.snapshot().totals,

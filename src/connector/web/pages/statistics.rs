@@ -40,7 +40,7 @@ async fn overview(
 ) -> Result<Html<String>, WebError> {
     render(&StatisticsPage {
         layout: Layout::new(&state, "Statistics", "statistics", session.0.csrf_token),
-        controllers: state.controller_channel().await?,
+        controllers: state.controller_channel().await,
         aps: state.ap_channel.snapshot(),
     })
 }
@@ -50,7 +50,7 @@ async fn detail(
     session: CurrentSession,
     Path(id): Path<i64>,
 ) -> Result<Html<String>, WebError> {
-    let snap = state.controller_channel().await?;
+    let snap = state.controller_channel().await;
     let link = snap
         .links
         .into_iter()
