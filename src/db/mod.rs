@@ -243,6 +243,9 @@ fn configure(conn: &Connection) -> Result<(), DbError> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Give the log's space back after each checkpoint: a log that kept the
+    // size of its largest burst would hold disk the spool is counting on.
+    conn.pragma_update(None, "journal_size_limit", 2 * 1024 * 1024)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Reads through the page cache and a memory map instead of a read()
     // per page: under ingest load the cloud spent most of its time copying

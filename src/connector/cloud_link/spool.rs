@@ -25,6 +25,19 @@ pub struct SpoolTotals {
     pub dropped_events: i64,
 }
 
+/// Bytes of pages the state file holds free for reuse (a spool that
+/// drained leaves them): room for new batches that the file system's free
+/// space does not show.
+pub fn free_pages_bytes(conn: &Connection) -> u64 {
+    let pages: i64 = conn
+        .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+        .unwrap_or(0);
+    let size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap_or(0);
+    (pages.max(0) as u64).saturating_mul(size.max(0) as u64)
+}
+
 /// Appends a batch, then trims the oldest batches until the spool fits in
 /// `cap_bytes`; returns the events dropped by this trim.
 pub fn append(
@@ -90,8 +103,25 @@ pub fn next_after(conn: &Connection, id: i64) -> Result<Option<SpooledBatch>, Db
 }
 
 pub fn remove(conn: &Connection, id: i64) -> Result<(), DbError> {
-    conn.execute("DELETE FROM spool WHERE id = ?1", [id])?;
-    Ok(())
+    match conn.execute("DELETE FROM spool WHERE id = ?1", [id]) {
+        Ok(_) => Ok(()),
+        // On a full disk the log may hold the last free bytes: fold it
+        // into the file and give its space back, then try once more.
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
+            give_back_log(conn);
+            conn.execute("DELETE FROM spool WHERE id = ?1", [id])?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Checkpoints the write-ahead log into the file and truncates it: on a
+/// nearly full disk the log (up to 4 MiB between automatic checkpoints)
+/// is space the spool needs. Best effort: a reader in the way only means
+/// the log stays for now.
+pub fn give_back_log(conn: &Connection) {
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
 /// Removes a batch the cloud can never accept, counting it as dropped.

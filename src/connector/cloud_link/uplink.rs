@@ -66,6 +66,10 @@ pub struct UplinkStats {
 /// (settings, sessions, the outbox): the spool stops short of it.
 pub const DISK_HEADROOM: u64 = 2 << 20;
 
+/// File system space kept free beside a batch's write to the log, for the
+/// small writes that follow it before the next checkpoint.
+const LOG_MARGIN: u64 = 256 << 10;
+
 /// Bytes free for an unprivileged writer on the file system of `path`.
 pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
     let dir = path.parent().unwrap_or(path);
@@ -157,49 +161,114 @@ fn batch_len_within(batch: &[Queued], limits: BatchLimits) -> usize {
     n.max(1)
 }
 
+/// What became of one batch: how many events were spooled (and how many
+/// older ones the spool cap dropped to make room), and how many were lost
+/// and why.
+struct Written {
+    spooled: usize,
+    cap_dropped: i64,
+    lost: Option<(usize, Unspooled)>,
+}
+
 async fn write_batch(db: &Db, queued: Vec<Queued>, limits: BatchLimits, stats: &UplinkStats) {
-    let n = queued.len() as i64;
     let id = uuid::Uuid::new_v4().to_string();
     let path = db.path().to_path_buf();
-    let result = db
+    let total = queued.len();
+    let written = db
         .call(move |c| {
-            let payload = encode(&id, queued.iter().map(|q| &q.event));
             // Stop short of filling the disk: the state file's own writes
-            // (sessions, settings) must keep working.
-            let free = free_bytes(&path).unwrap_or(u64::MAX);
-            if free < DISK_HEADROOM + payload.len() as u64 {
-                return Ok(Err(Unspooled::DiskFull(format!(
+            // (sessions, settings) must keep working. A batch is written
+            // to the log first (file system space), then at the next
+            // checkpoint into the file, where pages a drained spool freed
+            // are reused and only the rest grows the file.
+            let payload_len = queued
+                .iter()
+                .map(|q| q.event.body.len() as u64)
+                .sum::<u64>();
+            let mut fs_free = free_bytes(&path).unwrap_or(u64::MAX);
+            if fs_free < DISK_HEADROOM + 4 * payload_len {
+                // The log may be holding what little is left: give it back.
+                spool::give_back_log(c);
+                fs_free = free_bytes(&path).unwrap_or(u64::MAX);
+            }
+            // The headroom may be pages the file holds free; the log's
+            // write needs the file system's own space.
+            let pages_free = spool::free_pages_bytes(c);
+            let free = fs_free.saturating_add(pages_free);
+            let room = fs_free
+                .saturating_sub(LOG_MARGIN)
+                .min(free.saturating_sub(DISK_HEADROOM) / 2);
+            // As much of the batch as fits: a nearly full disk keeps what
+            // it can rather than losing whole batches.
+            let mut take = queued.len();
+            let mut payload = encode(&id, queued.iter().map(|q| &q.event));
+            while take > 0 && payload.len() as u64 > room {
+                let fits = (take as u64).saturating_mul(room) / payload.len() as u64;
+                take = (fits as usize).min(take - 1);
+                payload = encode(&id, queued[..take].iter().map(|q| &q.event));
+            }
+            let full = || {
+                Unspooled::DiskFull(format!(
                     "disk full: {} kB free, {} kB kept for the state file",
                     free / 1024,
                     DISK_HEADROOM / 1024
-                ))));
+                ))
+            };
+            if take == 0 {
+                return Ok(Written {
+                    spooled: 0,
+                    cap_dropped: 0,
+                    lost: Some((queued.len(), full())),
+                });
             }
+            let rest = (take < queued.len()).then(|| (queued.len() - take, full()));
             Ok::<_, crate::db::DbError>(
-                match spool::append(c, &id, n, &payload, limits.spool_cap_bytes) {
-                    Ok(dropped) => Ok(dropped),
-                    Err(e) if is_disk_full(&e) => {
-                        Err(Unspooled::DiskFull(format!("disk full: {e}")))
-                    }
-                    Err(e) => Err(Unspooled::Error(e.to_string())),
+                match spool::append(c, &id, take as i64, &payload, limits.spool_cap_bytes) {
+                    Ok(cap_dropped) => Written {
+                        spooled: take,
+                        cap_dropped,
+                        lost: rest,
+                    },
+                    Err(e) => Written {
+                        spooled: 0,
+                        cap_dropped: 0,
+                        lost: Some((
+                            queued.len(),
+                            if is_disk_full(&e) {
+                                Unspooled::DiskFull(format!("disk full: {e}"))
+                            } else {
+                                Unspooled::Error(e.to_string())
+                            },
+                        )),
+                    },
                 },
             )
         })
         .await
-        .unwrap_or_else(|e| Err(Unspooled::Error(e.to_string())));
-    let (counter, reason) = match result {
-        Ok(dropped) => {
-            stats.spooled.fetch_add(n as u64, Relaxed);
-            stats.disk_full.store(false, Relaxed);
-            if dropped > 0 {
-                tracing::warn!(dropped, "spool cap reached: oldest events dropped");
-            }
-            return;
+        .unwrap_or_else(|e| Written {
+            spooled: 0,
+            cap_dropped: 0,
+            lost: Some((total, Unspooled::Error(e.to_string()))),
+        });
+    if written.spooled > 0 {
+        stats.spooled.fetch_add(written.spooled as u64, Relaxed);
+        if written.cap_dropped > 0 {
+            tracing::warn!(
+                dropped = written.cap_dropped,
+                "spool cap reached: oldest events dropped"
+            );
         }
-        Err(Unspooled::DiskFull(reason)) => {
+    }
+    let Some((n, why)) = written.lost else {
+        stats.disk_full.store(false, Relaxed);
+        return;
+    };
+    let (counter, reason) = match why {
+        Unspooled::DiskFull(reason) => {
             stats.disk_full.store(true, Relaxed);
             (&stats.lost_disk_full, reason)
         }
-        Err(Unspooled::Error(reason)) => (&stats.lost_storage_error, reason),
+        Unspooled::Error(reason) => (&stats.lost_storage_error, reason),
     };
     counter.fetch_add(n as u64, Relaxed);
     tracing::error!(events = n, %reason, "events lost: they could not be spooled");
