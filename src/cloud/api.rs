@@ -286,7 +286,7 @@ async fn firehose_tenant(state: &CloudState, parts: &Parts) -> Result<String, Ap
 /// the firehose key: what a consumer of the firehose will never see.
 async fn gaps(State(state): State<CloudState>, parts: Parts) -> Result<Response, ApiError> {
     let tenant = firehose_tenant(&state, &parts).await?;
-    let now = crate::clock::now_ms() as i64;
+    let now = crate::clock::steady_now_ms() as i64;
     let out = state
         .db
         .call(move |c| {

@@ -3,7 +3,8 @@
 //! cloud can tell which events no member delivered, for instance while
 //! both members of a pair were down. Missing ranges are kept per source and
 //! filled by a late copy (the other member's, a replayed spool); what is
-//! still missing after a grace period is reported as a gap, with its count
+//! still missing after a grace period (on the steady clock, so a step of
+//! the wall clock neither hides nor hurries one) is reported as a gap, with its count
 //! and when it was seen, and put on the firehose once as a gap record.
 
 use std::collections::HashMap;

@@ -83,6 +83,9 @@ pub fn ingest(
         });
     }
     let now_ms = crate::clock::now_ms() as i64;
+    // "Older than the window" by both clocks: a wall clock stepped forward
+    // must not make every live event look too old.
+    let oldest_ms = now_ms.min(crate::clock::steady_now_ms() as i64) - window_ms;
     let mut accepted = 0usize;
     let mut new = 0usize;
     let mut too_old = 0usize;
@@ -101,7 +104,7 @@ pub fn ingest(
             };
             let fields = crate::nmsp::NotificationFields::parse(&body).ok();
             if let Some(f) = &fields
-                && (f.timestamp_ms.min(i64::MAX as u64) as i64) < now_ms - window_ms
+                && (f.timestamp_ms.min(i64::MAX as u64) as i64) < oldest_ms
             {
                 too_old += 1;
                 continue;
@@ -121,7 +124,13 @@ pub fn ingest(
                 && let Some(fields) = &fields
             {
                 let seq = fields.sequence.min(i64::MAX as u64) as i64;
-                sequences.observe(&tx, &member.group_id, &e.source, seq, now_ms)?;
+                sequences.observe(
+                    &tx,
+                    &member.group_id,
+                    &e.source,
+                    seq,
+                    crate::clock::steady_now_ms() as i64,
+                )?;
             }
             let t = per_source.entry(e.source.as_str()).or_default();
             t.0 += 1;

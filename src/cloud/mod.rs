@@ -154,6 +154,8 @@ impl CloudService {
         args: &CloudArgs,
         shutdown: CancellationToken,
     ) -> anyhow::Result<CloudService> {
+        // Anchor the steady clock now, before any duration is judged.
+        let _ = crate::clock::steady_now_ms();
         let dir = args.data_dir.clone();
         let (db, web_id, signer) = tokio::task::spawn_blocking(move || open(&dir)).await??;
         let dir = args.data_dir.clone();
@@ -265,7 +267,7 @@ async fn publish_gaps_loop(db: Db, ingested: Arc<watch::Sender<u64>>, shutdown: 
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let now = crate::clock::now_ms() as i64;
+        let now = crate::clock::steady_now_ms() as i64;
         match db.call(move |c| gaps::publish_due(c, now)).await {
             Ok(0) => {}
             Ok(_) => ingested.send_modify(|v| *v += 1),

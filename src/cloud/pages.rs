@@ -330,7 +330,7 @@ async fn group_page(
                 })
                 .collect();
             let totals = ingest::totals(c, &id)?;
-            let gaps = super::gaps::report(c, &id, crate::clock::now_ms() as i64)?;
+            let gaps = super::gaps::report(c, &id, crate::clock::steady_now_ms() as i64)?;
             let too_old = ingest::too_old(c, &id)?;
             let sum = Totals {
                 source: "all".into(),
