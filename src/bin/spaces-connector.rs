@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => serve(&cli.data_dir, ServeArgs::from_env()),
         Some(Command::Serve(args)) => serve(&cli.data_dir, args),
+        Some(Command::Manual) => manual(),
         Some(other) => run_console(&cli.data_dir, other),
     };
     match result {
@@ -26,6 +27,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The manual page, from the same clap definitions as the command line.
+fn manual() -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let mut out = std::io::stdout().lock();
+    clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+    out.flush()?;
+    Ok(())
 }
 
 fn init_logging() {
@@ -125,7 +135,7 @@ fn run_console(data_dir: &std::path::Path, command: Command) -> anyhow::Result<(
         Command::Controller(cmd) => console::controller(&appliance, cmd, &mut out)?,
         Command::Ap(cmd) => console::ap(&appliance, cmd, &mut out)?,
         Command::ResetAdmin => console::reset_admin(&appliance, &mut out)?,
-        Command::Serve(_) => unreachable!("handled by main"),
+        Command::Serve(_) | Command::Manual => unreachable!("handled by main"),
     }
     Ok(())
 }

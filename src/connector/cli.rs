@@ -44,6 +44,10 @@ pub enum Command {
     /// Remove the admin password (and all sessions); the web UI then asks
     /// for a new one, as at first boot.
     ResetAdmin,
+    /// Print the manual page (roff), generated from these definitions, for
+    /// the package.
+    #[command(hide = true)]
+    Manual,
 }
 
 #[derive(Debug, Clone, Args)]
