@@ -9,14 +9,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-fn peer_state(status: &Value, instance: &str) -> Option<String> {
-    status["cloud_link"]["peers"]
-        .as_array()?
-        .iter()
-        .find(|p| p["instance_id"] == instance)
-        .and_then(|p| p["state"].as_str().map(str::to_string))
-}
-
 #[tokio::test]
 async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
     let tmp = tempfile::tempdir().unwrap();

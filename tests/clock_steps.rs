@@ -20,14 +20,6 @@ fn events(lines: &[Value]) -> usize {
     lines.iter().filter(|l| l.get("gap").is_none()).count()
 }
 
-fn peer_state(status: &Value, instance: &str) -> Option<String> {
-    status["cloud_link"]["peers"]
-        .as_array()?
-        .iter()
-        .find(|p| p["instance_id"] == instance)
-        .and_then(|p| p["state"].as_str().map(str::to_string))
-}
-
 #[tokio::test]
 async fn steps_of_the_cloud_clock_neither_refuse_live_events_nor_keep_the_dead_up() {
     if !std::path::Path::new(LIBFAKETIME).exists() {

@@ -97,21 +97,11 @@ async fn the_cloud_reports_exactly_what_no_member_delivered() {
     );
     // Past the grace period the cloud reports the gap, exactly.
     let reported = eventually(30, "the gap reported", || async {
-        let g: Value = cloud
-            .http
-            .get(format!("{}/api/v1/gaps", cloud.url))
-            .bearer_auth(&cloud.firehose_key)
-            .send()
+        let src = cloud
+            .gap_sources()
             .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        let src = g["groups"][0]["sources"]
-            .as_array()?
-            .iter()
-            .find(|s| s["source"] == source.as_str())?
-            .clone();
+            .into_iter()
+            .find(|s| s["source"] == source.as_str())?;
         src["missing"].as_i64()
     })
     .await;

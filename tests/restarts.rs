@@ -13,7 +13,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
 
 const CONTROLLERS: usize = 4;
 
@@ -108,21 +107,7 @@ impl Site {
 
     /// Events the cloud reports missing, over every source of the group.
     async fn gaps_reported(&self) -> Option<u64> {
-        let cloud = &self.cloud;
-        let g: Value = cloud
-            .http
-            .get(format!("{}/api/v1/gaps", cloud.url))
-            .bearer_auth(&cloud.firehose_key)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        let sources = g["groups"][0]["sources"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let sources = self.cloud.gap_sources().await;
         Some(sources.iter().filter_map(|s| s["missing"].as_u64()).sum())
     }
 }

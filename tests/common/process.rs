@@ -256,6 +256,25 @@ impl CloudProc {
         CloudProc::start_with_env(dir, ip, extra, &[]).await
     }
 
+    /// `GET /api/v1/gaps` with the firehose key: the first group's sources
+    /// and what each is missing (empty if the answer is not there yet).
+    pub async fn gap_sources(&self) -> Vec<serde_json::Value> {
+        let answer = self
+            .http
+            .get(format!("{}/api/v1/gaps", self.url))
+            .bearer_auth(&self.firehose_key)
+            .send()
+            .await;
+        let g: serde_json::Value = match answer {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        g["groups"][0]["sources"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Like [`start`](Self::start), with more environment (a preloaded
     /// library that steps its clock).
     pub async fn start_with_env(
@@ -395,6 +414,15 @@ impl SimProc {
         let r = self.http.post(&url).send().await.unwrap();
         assert!(r.status().is_success(), "{url}: {}", r.status());
     }
+}
+
+/// The state this connector shows for peer `instance` ("up", "down"…).
+pub fn peer_state(status: &serde_json::Value, instance: &str) -> Option<String> {
+    status["cloud_link"]["peers"]
+        .as_array()?
+        .iter()
+        .find(|p| p["instance_id"] == instance)
+        .and_then(|p| p["state"].as_str().map(str::to_string))
 }
 
 impl ConnectorProc {
