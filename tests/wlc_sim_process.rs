@@ -50,13 +50,37 @@ async fn wlc_sim_status_matches_the_connectors_counters() {
     )
     .await;
 
+    // One controller's table, exactly as that controller prints it.
+    let one = c
+        .http
+        .get(
+            sim.status_url
+                .replace("/status.json", "/show/nmsp/status?controller=2"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = one.lines().collect();
+    assert_eq!(lines[..3], ["NMSP Status", "-----------", ""], "{one}");
+    assert!(lines[3].starts_with("DNA Spaces/CMX IP Address "), "{one}");
+    assert_eq!(lines.len(), 6, "one row, for this connector: {one}");
+    assert!(
+        lines[5].starts_with("127.0.0.30 ")
+            && lines[5].contains(" Active ")
+            && lines[5].ends_with(" TLS"),
+        "{one}"
+    );
+
     // Stop the connector first: the simulator's exit table shows it Inactive
     // with the final counters.
     assert!(c.proc.term().success());
     assert!(sim.proc.term().success());
     let out = sim.proc.lines.lock().unwrap().join("\n");
     assert!(
-        out.contains("MSE IP Address   Tx Echo Resp  Rx Echo Req"),
+        out.contains("DNA Spaces/CMX IP Address               Active    Tx Echo Resp"),
         "{out}"
     );
     let rows: Vec<&str> = out
@@ -68,7 +92,7 @@ async fn wlc_sim_status_matches_the_connectors_counters() {
         rows.iter()
             .rev()
             .take(3)
-            .all(|r| r.contains("TLS") && r.ends_with("Inactive")),
+            .all(|r| r.contains("Inactive") && r.ends_with("TLS")),
         "{out}"
     );
 }

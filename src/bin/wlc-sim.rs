@@ -1,7 +1,8 @@
 //! `wlc-sim`: simulated wireless controllers speaking NMSP over TLS.
 //!
-//! Prints `show nmsp status` when asked (type it on standard input, send
-//! SIGUSR1, or GET /show/nmsp/status on `--status-listen`) and on exit.
+//! Prints `show nmsp status` when asked (type it on standard input, after
+//! `controller N` for one controller's table; send SIGUSR1; or GET
+//! /show/nmsp/status[?controller=N] on `--status-listen`) and on exit.
 //! On `--status-listen`, POST /rate/R changes the rate and
 //! POST /restart/N?outage_ms=M restarts controller N.
 
@@ -100,6 +101,13 @@ struct Args {
     /// How long a restarting controller is away, in milliseconds.
     #[arg(long, default_value_t = 200, value_name = "MS")]
     restart_outage_ms: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct ShowQuery {
+    /// One controller's table only (counted from 1), as that controller
+    /// prints it.
+    controller: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -222,7 +230,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let app = Router::new()
             .route(
                 "/show/nmsp/status",
-                get(move || async move { sim::show_all(&text) }),
+                get(
+                    move |axum::extract::Query(q): axum::extract::Query<ShowQuery>| async move {
+                        match q.controller {
+                            None => (axum::http::StatusCode::OK, sim::show_all(&text)),
+                            Some(n) => match sim::console::pick(&n, text.len()) {
+                                Some(i) => (axum::http::StatusCode::OK, sim::show_nmsp_status(&text[i])),
+                                None => (axum::http::StatusCode::NOT_FOUND, format!("no controller {n}\n")),
+                            },
+                        }
+                    },
+                ),
             )
             .route(
                 "/rate/{per_sec}",
@@ -259,6 +277,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
+    let mut console = sim::console::Console::default();
     let deadline = tokio::time::sleep(Duration::from_secs(args.duration.unwrap_or(u64::MAX / 4)));
     tokio::pin!(deadline);
     let every = args
@@ -281,9 +300,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             _ = term.recv() => break,
             _ = usr1.recv() => say_raw!("{}", sim::show_all(&controllers)),
             line = stdin.next_line(), if stdin_open => match line {
-                Ok(Some(l)) if l.trim() == "show nmsp status" => say_raw!("{}", sim::show_all(&controllers)),
-                Ok(Some(l)) if l.trim().is_empty() => {}
-                Ok(Some(l)) => say!("unknown command: {l} (try: show nmsp status)"),
+                Ok(Some(l)) => say_raw!("{}", console.run(&l, &controllers)),
                 _ => stdin_open = false,
             },
         }
