@@ -96,3 +96,40 @@ async fn wlc_sim_status_matches_the_connectors_counters() {
         "{out}"
     );
 }
+
+/// The demo authorises a connector the way a controller's admin does: the
+/// simulator starts with an empty auth list, refuses the connector, and
+/// admits it once the AireOS command the connector shows is pasted at the
+/// simulator's console.
+#[tokio::test]
+async fn pasting_the_connectors_aireos_command_at_the_console_admits_it() {
+    let mut sim = SimProc::start(1, &["--rate", "10"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = ConnectorProc::start(dir.path(), "127.0.0.31", 0, 0).await;
+    c.add_controllers(&sim, "WLC").await;
+    eventually(
+        20,
+        "the connector refused: not on the auth list",
+        || async {
+            let s = c.get_json("/api/v1/stats").await;
+            (s["controller_channel"]["links"][0]["status"] == "Unauthorized").then_some(())
+        },
+    )
+    .await;
+    let command = c.get_json("/api/v1/identity").await["aireos_command"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        command.starts_with("config auth-list add sha256-lbs-ssc "),
+        "{command}"
+    );
+    sim.proc.type_line(&command);
+    sim.proc.type_line("show auth-list");
+    eventually(30, "Active once authorised", || async {
+        c.all_active(1).await.then_some(())
+    })
+    .await;
+    let key = command.rsplit(' ').next().unwrap().to_ascii_lowercase();
+    sim.proc.line_within(&key, 5).await;
+}

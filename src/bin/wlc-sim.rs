@@ -158,7 +158,7 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> anyhow::Result<()> {
     if args.allow.is_empty() && !args.allow_any {
         eprintln!(
-            "note: the auth list is empty; connectors will be refused (use --allow HASH or --allow-any)"
+            "note: the auth list is empty; connectors will be refused (use --allow HASH or --allow-any, or type: config auth-list add sha256-lbs-ssc <MAC> <key hash>)"
         );
     }
     let auth = AuthList::new(args.allow.clone(), args.allow_any);
@@ -277,7 +277,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
-    let mut console = sim::console::Console::default();
+    let mut console = sim::console::Console::new(auth.clone());
     let deadline = tokio::time::sleep(Duration::from_secs(args.duration.unwrap_or(u64::MAX / 4)));
     tokio::pin!(deadline);
     let every = args

@@ -47,7 +47,16 @@ impl AuthList {
             .insert(hash.to_ascii_lowercase());
     }
 
-    fn admits(&self, hash: &str) -> bool {
+    /// Removes a connector's key hash at run time.
+    pub fn disallow(&self, hash: &str) {
+        self.allowed
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&hash.to_ascii_lowercase());
+    }
+
+    /// Whether a connector with this key hash would be admitted.
+    pub fn admits(&self, hash: &str) -> bool {
         self.allow_any
             || self
                 .allowed

@@ -28,6 +28,7 @@ impl Drop for Proc {
 impl Proc {
     pub fn spawn(cmd: &mut Command) -> Proc {
         let mut child = cmd
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -41,6 +42,14 @@ impl Proc {
             }
         });
         Proc { child, lines }
+    }
+
+    /// Types a line at the process's console (its standard input).
+    pub fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("stdin is piped");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
     }
 
     pub async fn line_with(&self, needle: &str) -> String {
