@@ -116,10 +116,36 @@ async fn pasting_the_connectors_aireos_command_at_the_console_admits_it() {
         },
     )
     .await;
-    let command = c.get_json("/api/v1/identity").await["aireos_command"]
-        .as_str()
+    let identity = c.get_json("/api/v1/identity").await;
+    let command = identity["aireos_command"].as_str().unwrap().to_string();
+    // The Controllers page shows the same: the MAC, both key hashes and the
+    // commands for each controller type.
+    let page = c
+        .http
+        .get(c.at("/controllers"))
+        .send()
+        .await
         .unwrap()
-        .to_string();
+        .text()
+        .await
+        .unwrap();
+    for (id, value) in [
+        ("nmsp-mac", &identity["mac"]),
+        ("key-hash", &identity["key_hash"]),
+        ("key-hash-sha1", &identity["key_hash_sha1"]),
+        ("aireos-command", &identity["aireos_command"]),
+    ] {
+        let value = value.as_str().unwrap();
+        assert!(
+            page.contains(&format!("id=\"{id}\">{value}<")),
+            "{id}: {value}"
+        );
+    }
+    assert_eq!(identity["key_hash_sha1"].as_str().unwrap().len(), 40);
+    assert!(
+        page.contains("attribute type password"),
+        "the Catalyst 9800 commands"
+    );
     assert!(
         command.starts_with("config auth-list add sha256-lbs-ssc "),
         "{command}"

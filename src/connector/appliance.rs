@@ -23,6 +23,8 @@ pub struct Appliance {
     pub nmsp_identity: Identity,
     /// SHA-256 key hash a controller's auth list must hold (NMSP.md).
     pub nmsp_key_hash: String,
+    /// The SHA-1 hash of the same key, shown beside it as CMX does.
+    pub nmsp_key_hash_sha1: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +46,7 @@ impl Appliance {
             made_once(conn, MEMBER_KEY, crate::portal::auth::random_secret)
         })?;
         let nmsp_key_hash = nmsp_identity.key_hash()?;
+        let nmsp_key_hash_sha1 = nmsp_identity.key_hash_sha1()?;
         Ok(Appliance {
             db,
             data_dir: data_dir.to_path_buf(),
@@ -53,6 +56,7 @@ impl Appliance {
             web_identity,
             nmsp_identity,
             nmsp_key_hash,
+            nmsp_key_hash_sha1,
         })
     }
 
@@ -84,19 +88,30 @@ impl Appliance {
         )
     }
 
-    /// The Catalyst 9800 equivalent (configuration mode).
+    /// The Catalyst 9800 equivalent, in configuration mode: the MAC
+    /// without separators is a user name whose AAA attribute list carries
+    /// the key hash as its password (shared/NMSP.md), and the controller
+    /// must look location servers up in its local credentials.
     pub fn catalyst_auth_command(&self) -> String {
+        let mac: String = self.nmsp_mac_label().replace(':', "");
         format!(
-            "nmsp authorize sha256 {} {}",
-            self.nmsp_mac_label(),
-            self.nmsp_key_hash
+            "aaa new-model\n\
+             aaa authorization credential-download wcm_loc_serv_cert local\n\
+             aaa attribute list cmx_{mac}\n \
+             attribute type password {hash}\n\
+             username {mac} mac aaa attribute list cmx_{mac}",
+            hash = self.nmsp_key_hash
         )
     }
 
-    /// AireOS keys its auth list by a MAC address; the connector has none of
-    /// its own that a controller would see, so it derives a stable,
-    /// locally-administered one from its instance id.
+    /// The MAC address controllers know this connector by: the interface
+    /// on the default route (the image's NIC), or where there is none, a
+    /// stable, locally administered one derived from the instance id.
     pub fn nmsp_mac_label(&self) -> String {
+        crate::host::route_mac(None).unwrap_or_else(|| self.derived_mac())
+    }
+
+    fn derived_mac(&self) -> String {
         let hex: Vec<u8> = self
             .instance_id
             .bytes()
@@ -168,6 +183,25 @@ mod tests {
         assert_eq!(a.nmsp_key_hash, b.nmsp_key_hash);
         assert_ne!(a.web_identity.key_pem, a.nmsp_identity.key_pem);
         assert!(a.aireos_auth_command().ends_with(&a.nmsp_key_hash));
+        assert_eq!(a.nmsp_key_hash_sha1, b.nmsp_key_hash_sha1);
+        assert_eq!(a.nmsp_key_hash_sha1.len(), 40, "SHA-1, hex");
+        // AireOS: the MAC with colons; the 9800: the MAC without, as a
+        // user name whose attribute list carries the key hash.
+        let mac = a.nmsp_mac_label();
+        assert_eq!(mac.len(), 17);
+        assert!(a.aireos_auth_command().contains(&format!(" {mac} ")));
+        let plain = mac.replace(':', "");
+        let c9800 = a.catalyst_auth_command();
+        assert!(
+            c9800.contains(&format!(
+                "username {plain} mac aaa attribute list cmx_{plain}"
+            )),
+            "{c9800}"
+        );
+        assert!(
+            c9800.contains(&format!("attribute type password {}", a.nmsp_key_hash)),
+            "{c9800}"
+        );
         assert_eq!(a.nmsp_mac_label().len(), 17);
     }
 }

@@ -62,7 +62,12 @@ pub fn status(a: &Appliance, out: &mut impl Write) -> Result<(), ConsoleError> {
         s.spool.events, s.spool.dropped_events
     )?;
     writeln!(out, "controllers:     {}", s.controller_count)?;
-    writeln!(out, "NMSP key hash:   {}", s.nmsp_key_hash)?;
+    writeln!(out, "NMSP MAC:        {}", a.nmsp_mac_label())?;
+    writeln!(
+        out,
+        "NMSP key hash:   {} (SHA-1 {})",
+        s.nmsp_key_hash, a.nmsp_key_hash_sha1
+    )?;
     writeln!(out, "authorise with:  {}", a.aireos_auth_command())?;
     Ok(())
 }

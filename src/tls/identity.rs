@@ -86,6 +86,17 @@ impl Identity {
         Ok(spki_sha256_hex(&key.subject_public_key_info()))
     }
 
+    /// The SHA-1 hash of the same public key, which CMX-class location
+    /// servers show beside the SHA-256 one (older controllers use it).
+    pub fn key_hash_sha1(&self) -> Result<String, IdentityError> {
+        let key = KeyPair::from_pem(&self.key_pem)?;
+        let digest = ring::digest::digest(
+            &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            &key.subject_public_key_info(),
+        );
+        Ok(hex::encode(digest.as_ref()))
+    }
+
     /// A rustls server configuration presenting this identity.
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, IdentityError> {
         let mut config = rustls::ServerConfig::builder_with_provider(crypto_provider())

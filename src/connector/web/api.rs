@@ -70,7 +70,9 @@ async fn status(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value>
 
 #[derive(Serialize)]
 struct IdentityView {
+    mac: String,
     key_hash: String,
+    key_hash_sha1: String,
     aireos_command: String,
     catalyst_command: String,
     certificate_pem: String,
@@ -79,7 +81,9 @@ struct IdentityView {
 async fn identity(State(state): State<AppState>, _: ApiCaller) -> ApiResult<IdentityView> {
     let a = &state.appliance;
     Ok(Json(IdentityView {
+        mac: a.nmsp_mac_label(),
         key_hash: a.nmsp_key_hash.clone(),
+        key_hash_sha1: a.nmsp_key_hash_sha1.clone(),
         aireos_command: a.aireos_auth_command(),
         catalyst_command: a.catalyst_auth_command(),
         certificate_pem: a.nmsp_identity.cert_pem.clone(),

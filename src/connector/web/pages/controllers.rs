@@ -31,7 +31,9 @@ pub fn routes() -> Router<AppState> {
 
 /// The NMSP identity panel's contents.
 pub struct IdentityPanel {
+    pub mac: String,
     pub key_hash: String,
+    pub key_hash_sha1: String,
     pub aireos: String,
     pub catalyst: String,
 }
@@ -88,7 +90,9 @@ fn page(state: &AppState, csrf: String, controllers: Vec<Controller>) -> Control
         errors: FieldErrors::default(),
         kinds: ControllerKind::ALL,
         identity: IdentityPanel {
+            mac: a.nmsp_mac_label(),
             key_hash: a.nmsp_key_hash.clone(),
+            key_hash_sha1: a.nmsp_key_hash_sha1.clone(),
             aireos: a.aireos_auth_command(),
             catalyst: a.catalyst_auth_command(),
         },
