@@ -132,7 +132,9 @@ fn run_console(data_dir: &std::path::Path, command: Command) -> anyhow::Result<(
         Command::Token(cmd) => {
             console::token(&appliance, cmd, ServeArgs::from_env().source_ip, &mut out)?
         }
-        Command::Controller(cmd) => console::controller(&appliance, cmd, &mut out)?,
+        Command::Controller(cmd) => {
+            console::controller(&appliance, cmd, ServeArgs::from_env().source_ip, &mut out)?
+        }
         Command::Ap(cmd) => console::ap(&appliance, cmd, &mut out)?,
         Command::ResetAdmin => console::reset_admin(&appliance, &mut out)?,
         Command::Serve(_) | Command::Manual => unreachable!("handled by main"),

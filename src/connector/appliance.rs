@@ -88,6 +88,16 @@ impl Appliance {
         )
     }
 
+    /// The command for a controller of this type.
+    pub fn auth_command_for(&self, kind: crate::contract::controller::ControllerKind) -> String {
+        match kind {
+            crate::contract::controller::ControllerKind::Aireos => self.aireos_auth_command(),
+            crate::contract::controller::ControllerKind::Catalyst9800 => {
+                self.catalyst_auth_command()
+            }
+        }
+    }
+
     /// The Catalyst 9800 equivalent, in configuration mode: the MAC
     /// without separators is a user name whose AAA attribute list carries
     /// the key hash as its password (shared/NMSP.md), and the controller

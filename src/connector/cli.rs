@@ -193,4 +193,8 @@ pub enum ControllerCommand {
     },
     /// Remove a controller by id, name or address.
     Remove { controller: String },
+    /// Pre-flight check of a controller (by id, name or address): name
+    /// resolution, TCP, TLS and its key, authorisation, subscription, first
+    /// data; exits non-zero at the first step that fails, with the fix.
+    Check { controller: String },
 }

@@ -139,9 +139,47 @@ pub fn token(
 pub fn controller(
     a: &Appliance,
     cmd: ControllerCommand,
+    source: Option<std::net::IpAddr>,
     out: &mut impl Write,
 ) -> Result<(), ConsoleError> {
     match cmd {
+        ControllerCommand::Check { controller } => {
+            let found = a
+                .db
+                .call_blocking(|c| controllers::find(c, &controller))?
+                .ok_or_else(|| ConsoleError::Refused(format!("no controller \"{controller}\"")))?;
+            let target = crate::connector::preflight::Target {
+                source,
+                host: found.host.clone(),
+                port: found.port,
+                pin: found.cert_pin.clone(),
+                identity: std::sync::Arc::new(a.nmsp_identity.clone()),
+                timing: Default::default(),
+                auth_command: a.auth_command_for(found.kind),
+            };
+            let check = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(crate::connector::preflight::run(target));
+            writeln!(
+                out,
+                "check of \"{}\" ({}:{})",
+                found.name, found.host, found.port
+            )?;
+            for s in &check.steps {
+                let mark = if s.ok { "ok    " } else { "FAILED" };
+                writeln!(out, "{mark} {}: {}", s.name, s.detail)?;
+                if let Some(fix) = &s.fix {
+                    writeln!(out, "       fix: {fix}")?;
+                }
+            }
+            if let Some(s) = check.failed() {
+                return Err(ConsoleError::Refused(format!(
+                    "the check failed at: {}",
+                    s.name
+                )));
+            }
+        }
         ControllerCommand::List => {
             let list = a.db.call_blocking(|c| controllers::list(c))?;
             if list.is_empty() {

@@ -41,7 +41,7 @@ pub struct ControllerSession {
     pub cancel: CancellationToken,
 }
 
-type Conn = NmspLink<TlsStream<TcpStream>>;
+pub(crate) type Conn = NmspLink<TlsStream<TcpStream>>;
 
 /// How a session that got as far as TLS knows its controller.
 pub struct Connected {
@@ -79,7 +79,7 @@ impl ControllerSession {
         .await
     }
 
-    async fn connect(&self) -> Result<(Conn, String), SessionError> {
+    pub(crate) async fn connect(&self) -> Result<(Conn, String), SessionError> {
         let addr = resolve(&self.host, self.port).await?;
         let tcp = timeout(self.timing.connect, connect_from(self.source, addr))
             .await
@@ -144,7 +144,7 @@ impl ControllerSession {
     }
 }
 
-async fn connect_from(
+pub(crate) async fn connect_from(
     source: Option<std::net::IpAddr>,
     addr: SocketAddr,
 ) -> std::io::Result<TcpStream> {
@@ -160,7 +160,7 @@ async fn connect_from(
     socket.connect(addr).await
 }
 
-async fn resolve(host: &str, port: u16) -> Result<SocketAddr, SessionError> {
+pub(crate) async fn resolve(host: &str, port: u16) -> Result<SocketAddr, SessionError> {
     tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| SessionError::Resolve(format!("{host}: {e}")))?

@@ -91,6 +91,25 @@ impl Supervisor {
         self.inner.poke.notify_one();
     }
 
+    /// Runs the pre-flight check of `controller` with this connector's
+    /// identity, source address and timing.
+    pub async fn check(
+        &self,
+        controller: &Controller,
+        auth_command: String,
+    ) -> crate::connector::preflight::Check {
+        crate::connector::preflight::run(crate::connector::preflight::Target {
+            source: self.inner.source,
+            host: controller.host.clone(),
+            port: controller.port,
+            pin: controller.cert_pin.clone(),
+            identity: self.inner.identity.clone(),
+            timing: self.inner.timing,
+            auth_command,
+        })
+        .await
+    }
+
     /// Restarts one controller's session (after its new key was accepted).
     pub fn restart(&self, id: i64) {
         if let Some(r) = self.running().remove(&id) {

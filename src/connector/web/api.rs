@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/controllers", get(list_controllers).post(add_controller))
         .route("/controllers/{id}", delete(remove_controller))
         .route("/controllers/{id}/accept-cert", post(accept_cert))
+        .route("/controllers/{id}/check", post(check_controller))
         .route(
             "/access-points",
             get(list_access_points).post(add_access_point),
@@ -195,6 +196,19 @@ async fn accept_cert(
         .map_err(WebError::from)?;
     state.supervisor.restart(id);
     Ok(Json(c))
+}
+
+/// The pre-flight check: each step with its result and, for a failure,
+/// the fix.
+async fn check_controller(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<crate::connector::preflight::Check> {
+    match state.check_controller(id).await.map_err(WebError::from)? {
+        Some((_, check)) => Ok(Json(check)),
+        None => Err(WebError::NotFound.into()),
+    }
 }
 
 /// `?offset=&limit=` over each channel's links: a site with thousands of

@@ -42,6 +42,33 @@ impl AppState {
         self.cloud.outbox_changed();
     }
 
+    /// Runs the pre-flight check of controller `id` (None: no such
+    /// controller), offering the command for its type as the fix.
+    pub async fn check_controller(
+        &self,
+        id: i64,
+    ) -> Result<
+        Option<(
+            crate::connector::controllers::Controller,
+            crate::connector::preflight::Check,
+        )>,
+        crate::db::DbError,
+    > {
+        let Some(c) = self
+            .appliance
+            .db
+            .call(move |c| crate::connector::controllers::get(c, id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let check = self
+            .supervisor
+            .check(&c, self.appliance.auth_command_for(c.kind))
+            .await;
+        Ok(Some((c, check)))
+    }
+
     /// The AP allow-list changed here: the AP Channel applies it at once,
     /// and the change is on its way to the cloud.
     pub fn access_points_changed(&self) {

@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
             "/controllers/{id}/accept-cert",
             axum::routing::post(accept_cert),
         )
+        .route("/controllers/{id}/check", axum::routing::post(check))
 }
 
 /// The NMSP identity panel's contents.
@@ -197,4 +198,37 @@ async fn accept_cert(
     tracing::info!(controller = %c.name, "new controller certificate accepted");
     state.supervisor.restart(id);
     Ok(Redirect::to("/controllers?notice=cert-accepted").into_response())
+}
+
+#[derive(Template)]
+#[template(path = "controller_check.html")]
+struct CheckPage {
+    layout: Layout,
+    controller: Controller,
+    check: crate::connector::preflight::Check,
+}
+
+/// The pre-flight check, run when the admin presses "Check".
+async fn check(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let (controller, check) = state
+        .check_controller(id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let p = CheckPage {
+        layout: Layout::new(
+            &state,
+            "Check controller",
+            "controllers",
+            session.0.csrf_token,
+        ),
+        controller,
+        check,
+    };
+    Ok(render(&p)?.into_response())
 }
