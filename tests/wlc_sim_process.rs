@@ -74,6 +74,40 @@ async fn wlc_sim_status_matches_the_connectors_counters() {
         "{one}"
     );
 
+    // The counters controllers keep: per message id, connections, services.
+    let show = |what: &str| {
+        let url = sim
+            .status_url
+            .replace("/status.json", &format!("/show/nmsp/{what}?controller=1"));
+        let http = c.http.clone();
+        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let conn = show("statistics/connection").await;
+    assert!(
+        conn.contains("CMX IP Address: 127.0.0.30, Status: Active"),
+        "{conn}"
+    );
+    for row in [
+        "1    Echo Request",
+        "7    Capability Notification",
+        "30   Service Subscribe Request",
+        "2    Echo Response",
+        "31   Service Subscribe Response",
+        "15   Measurement Notification",
+    ] {
+        assert!(conn.contains(row), "{row}: {conn}");
+    }
+    let summary = show("statistics/summary").await;
+    assert!(
+        summary.contains("Number of connections") && summary.contains(": 1\n"),
+        "{summary}"
+    );
+    let subs = show("subscription/detail").await;
+    assert!(
+        subs.contains("CMX IP address: 127.0.0.30") && subs.contains("Services: "),
+        "{subs}"
+    );
+
     // Stop the connector first: the simulator's exit table shows it Inactive
     // with the final counters.
     assert!(c.proc.term().success());

@@ -3,6 +3,9 @@
 //! Prints `show nmsp status` when asked (type it on standard input, after
 //! `controller N` for one controller's table; send SIGUSR1; or GET
 //! /show/nmsp/status[?controller=N] on `--status-listen`) and on exit.
+//! Also GET /show/nmsp/statistics/summary, .../statistics/connection and
+//! .../subscription/detail (the counters controllers keep, in a layout of
+//! our own: the controllers' layouts for these are not published).
 //! On `--status-listen`, POST /rate/R changes the rate and
 //! POST /restart/N?outage_ms=M restarts controller N.
 
@@ -229,14 +232,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
         let app = Router::new()
             .route(
-                "/show/nmsp/status",
+                "/show/{*command}",
                 get(
-                    move |axum::extract::Query(q): axum::extract::Query<ShowQuery>| async move {
+                    move |axum::extract::Path(command): axum::extract::Path<String>,
+                          axum::extract::Query(q): axum::extract::Query<ShowQuery>| async move {
+                        use axum::http::StatusCode;
+                        let mut words = vec!["show"];
+                        words.extend(command.split('/').filter(|w| !w.is_empty()));
+                        let Some(show) = sim::Show::parse(&words) else {
+                            return (StatusCode::NOT_FOUND, format!("unknown command: {}\n", words.join(" ")));
+                        };
                         match q.controller {
-                            None => (axum::http::StatusCode::OK, sim::show_all(&text)),
+                            None => (StatusCode::OK, sim::show_all(&text, show)),
                             Some(n) => match sim::console::pick(&n, text.len()) {
-                                Some(i) => (axum::http::StatusCode::OK, sim::show_nmsp_status(&text[i])),
-                                None => (axum::http::StatusCode::NOT_FOUND, format!("no controller {n}\n")),
+                                Some(i) => (StatusCode::OK, show.render(&text[i])),
+                                None => (StatusCode::NOT_FOUND, format!("no controller {n}\n")),
                             },
                         }
                     },
@@ -298,7 +308,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
-            _ = usr1.recv() => say_raw!("{}", sim::show_all(&controllers)),
+            _ = usr1.recv() => say_raw!("{}", sim::show_all(&controllers, sim::Show::NmspStatus)),
             line = stdin.next_line(), if stdin_open => match line {
                 Ok(Some(l)) => say_raw!("{}", console.run(&l, &controllers)),
                 _ => stdin_open = false,
@@ -311,7 +321,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for ap in aps.iter() {
         ap.stop().await;
     }
-    say_raw!("{}{}", sim::show_all(&controllers), sim::show_aps(&aps));
+    say_raw!(
+        "{}{}",
+        sim::show_all(&controllers, sim::Show::NmspStatus),
+        sim::show_aps(&aps)
+    );
     Ok(())
 }
 

@@ -1,8 +1,8 @@
 //! The simulator's console on standard input, shaped like a controller's:
 //! `controller N` picks the controller to talk to (its name becomes the
-//! prompt), and `show nmsp status` then prints that controller's table
-//! only, as a real controller would; before any pick it prints every
-//! controller's, each under its name. The auth list takes AireOS's own
+//! prompt), and `show nmsp ...` (see `show`) then answers for that
+//! controller only, as a real controller would; before any pick every
+//! controller answers, each under its name. The auth list takes AireOS's own
 //! command, so a demo authorises a connector by pasting what the
 //! connector shows: `config auth-list add sha256-lbs-ssc <MAC> <key hash>`
 //! (shared/NMSP.md), `config auth-list delete <MAC>`, `show auth-list`.
@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
-use super::{AuthList, SimController, show_all, show_nmsp_status};
+use super::{AuthList, Show, SimController, show_all};
 
 pub struct Console {
     selected: Option<usize>,
@@ -22,7 +22,8 @@ pub struct Console {
     entries: BTreeMap<String, String>,
 }
 
-const HELP: &str = "commands: controller N | show nmsp status | \
+const HELP: &str = "commands: controller N | show nmsp status | show nmsp statistics summary | \
+show nmsp statistics connection | show nmsp subscription detail | \
 config auth-list add sha256-lbs-ssc <MAC> <key hash> | config auth-list delete <MAC> | show auth-list";
 
 impl Console {
@@ -46,9 +47,10 @@ impl Console {
                 }
                 None => format!("no controller {n} (1 to {})\n", controllers.len()),
             },
-            ["show", "nmsp", "status"] => match self.selected {
-                Some(i) => show_nmsp_status(&controllers[i]),
-                None => show_all(controllers),
+            ["show", "nmsp", ..] => match (Show::parse(&words), self.selected) {
+                (Some(show), Some(i)) => show.render(&controllers[i]),
+                (Some(show), None) => show_all(controllers, show),
+                (None, _) => format!("unknown command: {line}\n{HELP}\n"),
             },
             ["config", "auth-list", "add", "sha256-lbs-ssc", mac, hash] => self.add(mac, hash),
             ["config", "auth-list", "add", kind, ..] => {

@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 
 use super::sent::SentSet;
 use super::traffic::{Traffic, encode};
-use crate::nmsp::{FrameCodec, Message, PROTOCOL_VERSION, Service};
+use crate::nmsp::{FrameCodec, Message, MessageType, PROTOCOL_VERSION, Service};
 use crate::tls::client_auth::AuthList;
 use crate::tls::identity::{Identity, crypto_provider};
 
@@ -63,12 +63,21 @@ pub struct StatusRow {
     pub active_sessions: u64,
     /// Sessions this controller closed because no echo request came.
     pub echo_timeouts: u64,
+    /// Sessions that ended.
+    pub disconnections: u64,
+    /// Frames received that were not a message this controller knows.
+    pub unsupported: u64,
+    /// Messages received and sent, by message id (NMSP.md's public ids).
+    pub rx_by_id: BTreeMap<u8, u64>,
+    pub tx_by_id: BTreeMap<u8, u64>,
+    /// The services this connector's last subscription was granted.
+    pub services: Vec<&'static str>,
 }
 
 #[derive(Clone)]
 enum Feed {
-    /// A notification and its sequence number.
-    Data(u64, Bytes),
+    /// A notification: its sequence number, message id and frame.
+    Data(u64, u8, Bytes),
     Raw(Bytes),
 }
 
@@ -194,6 +203,18 @@ impl SimController {
         let _ = self.feed.send(Feed::Raw(bytes));
     }
 
+    /// Counts a received frame: by its message id, or as unsupported.
+    fn received(&self, ip: IpAddr, msg: &Option<Message>) {
+        self.row(ip, |r| match msg {
+            Some(m) => *r.rx_by_id.entry(m.msg_type() as u8).or_default() += 1,
+            None => r.unsupported += 1,
+        });
+    }
+
+    fn transmitted(&self, ip: IpAddr, id: u8) {
+        self.row(ip, |r| *r.tx_by_id.entry(id).or_default() += 1);
+    }
+
     fn row(&self, ip: IpAddr, f: impl FnOnce(&mut StatusRow)) {
         f(self
             .rows
@@ -303,7 +324,10 @@ impl SimController {
         });
         // Counted down on drop: a restart drops this future mid-session.
         scopeguard::defer! {
-            self.row(ip, |r| r.active_sessions = r.active_sessions.saturating_sub(1));
+            self.row(ip, |r| {
+                r.active_sessions = r.active_sessions.saturating_sub(1);
+                r.disconnections += 1;
+            });
         }
         self.session(tls, ip).await
     }
@@ -314,6 +338,7 @@ impl SimController {
         // Handshake: capability, then subscription.
         let accepted = loop {
             let msg = next(&mut reader).await?;
+            self.received(ip, &msg);
             self.row(ip, |r| r.rx_data += 1);
             match msg {
                 Some(Message::Capability { .. }) => {
@@ -322,6 +347,7 @@ impl SimController {
                         services: Service::ALL,
                     };
                     write(&mut wr, &encode(cap)).await?;
+                    self.transmitted(ip, MessageType::CapabilityNotification as u8);
                 }
                 Some(Message::SubscribeRequest {
                     transaction_id,
@@ -333,6 +359,8 @@ impl SimController {
                         accepted,
                     };
                     write(&mut wr, &encode(resp)).await?;
+                    self.transmitted(ip, MessageType::ServiceSubscribeResponse as u8);
+                    self.row(ip, |r| r.services = accepted.names());
                     break accepted;
                 }
                 _ => {}
@@ -367,22 +395,26 @@ impl SimController {
                         return Err(format!("no echo request for {:?}: closing", self.spec.echo_timeout));
                     }
                 }
-                msg = next(reader) => match msg? {
+                msg = next(reader) => match msg.inspect(|m| self.received(ip, m))? {
                     Some(Message::EchoRequest { transaction_id }) => {
                         last_echo = Instant::now();
                         self.row(ip, |r| r.rx_echo_req += 1);
                         if !self.mute_echo.load(Relaxed) {
                             write(wr, &encode(Message::EchoResponse { transaction_id })).await?;
                             self.row(ip, |r| r.tx_echo_resp += 1);
+                            self.transmitted(ip, MessageType::EchoResponse as u8);
                         }
                     }
                     _ => self.row(ip, |r| r.rx_data += 1),
                 },
                 item = feed.recv() => match item {
-                    Ok(Feed::Data(seq, bytes)) => {
+                    Ok(Feed::Data(seq, id, bytes)) => {
                         write(wr, &bytes).await?;
                         self.sent.lock().unwrap_or_else(|p| p.into_inner()).insert(seq);
-                        self.row(ip, |r| r.tx_data += 1);
+                        self.row(ip, |r| {
+                            r.tx_data += 1;
+                            *r.tx_by_id.entry(id).or_default() += 1;
+                        });
                     }
                     Ok(Feed::Raw(bytes)) => write(wr, &bytes).await?,
                     Err(broadcast::error::RecvError::Lagged(n)) => self.row(ip, |r| r.lagged += n),
@@ -423,7 +455,8 @@ impl SimController {
             }
             for _ in 0..due {
                 let frame = traffic.next_frame();
-                let _ = self.feed.send(Feed::Data(traffic.sequence(), frame));
+                let id = traffic.last_type() as u8;
+                let _ = self.feed.send(Feed::Data(traffic.sequence(), id, frame));
             }
             self.generated.fetch_add(due, Relaxed);
             if spec.limit.is_some_and(|l| traffic.sequence() >= l) {

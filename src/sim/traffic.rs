@@ -34,6 +34,8 @@ pub struct Traffic {
     sequence: u64,
     /// Bytes of padding per notification (see `with_padding`).
     pad: usize,
+    /// The message type of the last frame made.
+    last_type: MessageType,
 }
 
 /// A tag no receiver knows, so it skips the padding (NMSP.md: unknown tags
@@ -69,6 +71,7 @@ impl Traffic {
             clients,
             aps,
             sequence: 0,
+            last_type: MessageType::MeasurementNotification,
             pad: 0,
         }
     }
@@ -78,6 +81,11 @@ impl Traffic {
     pub fn with_padding(mut self, bytes: usize) -> Traffic {
         self.pad = bytes.min(60_000);
         self
+    }
+
+    /// The message type of the frame `next_frame` made last.
+    pub fn last_type(&self) -> MessageType {
+        self.last_type
     }
 
     pub fn sequence(&self) -> u64 {
@@ -133,6 +141,7 @@ impl Traffic {
                 notification::statistics(seq, ts, ap.mac, &ap.counters),
             )
         };
+        self.last_type = msg_type;
         let body = if self.pad > 0 {
             let mut padded = BytesMut::from(&body[..]);
             padded.put_u16(PAD_TAG);
