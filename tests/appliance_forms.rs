@@ -109,7 +109,7 @@ async fn controller_names_are_escaped_and_delete_asks_first() {
     assert!(!html.contains(evil));
     assert!(html.contains("&#60;script&#62;"), "escaped");
 
-    let start = html.find("/controllers/").unwrap();
+    let start = html.find("href=\"/controllers/").unwrap() + "href=\"".len();
     let href = &html[start..start + html[start..].find('"').unwrap()];
     assert!(href.ends_with("/delete"));
     let confirm = c

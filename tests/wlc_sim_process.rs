@@ -51,18 +51,12 @@ async fn wlc_sim_status_matches_the_connectors_counters() {
     .await;
 
     // One controller's table, exactly as that controller prints it.
-    let one = c
-        .http
-        .get(
-            sim.status_url
-                .replace("/status.json", "/show/nmsp/status?controller=2"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let one = page(
+        &c.http,
+        &sim.status_url
+            .replace("/status.json", "/show/nmsp/status?controller=2"),
+    )
+    .await;
     let lines: Vec<&str> = one.lines().collect();
     assert_eq!(lines[..3], ["NMSP Status", "-----------", ""], "{one}");
     assert!(lines[3].starts_with("DNA Spaces/CMX IP Address "), "{one}");
@@ -80,7 +74,7 @@ async fn wlc_sim_status_matches_the_connectors_counters() {
             .status_url
             .replace("/status.json", &format!("/show/nmsp/{what}?controller=1"));
         let http = c.http.clone();
-        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+        async move { page(&http, &url).await }
     };
     let conn = show("statistics/connection").await;
     assert!(
@@ -154,15 +148,7 @@ async fn pasting_the_connectors_aireos_command_at_the_console_admits_it() {
     let command = identity["aireos_command"].as_str().unwrap().to_string();
     // The Controllers page shows the same: the MAC, both key hashes and the
     // commands for each controller type.
-    let page = c
-        .http
-        .get(c.at("/controllers"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page(&c.http, &c.at("/controllers")).await;
     for (id, value) in [
         ("nmsp-mac", &identity["mac"]),
         ("key-hash", &identity["key_hash"]),
@@ -171,13 +157,13 @@ async fn pasting_the_connectors_aireos_command_at_the_console_admits_it() {
     ] {
         let value = value.as_str().unwrap();
         assert!(
-            page.contains(&format!("id=\"{id}\">{value}<")),
+            html.contains(&format!("id=\"{id}\">{value}<")),
             "{id}: {value}"
         );
     }
     assert_eq!(identity["key_hash_sha1"].as_str().unwrap().len(), 40);
     assert!(
-        page.contains("attribute type password"),
+        html.contains("attribute type password"),
         "the Catalyst 9800 commands"
     );
     assert!(
