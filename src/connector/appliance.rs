@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::connector::schema;
+use crate::contract::controller::ControllerKind;
 use crate::db::{Db, DbError};
 use crate::host::local_addresses;
 use crate::tls::identity::{self, Identity, IdentityError, Purpose};
@@ -81,37 +82,41 @@ impl Appliance {
 
     /// The command an AireOS controller needs to authorise this connector.
     pub fn aireos_auth_command(&self) -> String {
-        format!(
-            "config auth-list add sha256-lbs-ssc {} {}",
-            self.nmsp_mac_label(),
-            self.nmsp_key_hash
-        )
+        self.auth_command(ControllerKind::Aireos, &self.nmsp_mac_label())
     }
 
-    /// The command for a controller of this type.
-    pub fn auth_command_for(&self, kind: crate::contract::controller::ControllerKind) -> String {
+    /// The Catalyst 9800 equivalent, in configuration mode.
+    pub fn catalyst_auth_command(&self) -> String {
+        self.auth_command(ControllerKind::Catalyst9800, &self.nmsp_mac_label())
+    }
+
+    /// What to paste on a controller of type `kind` that knows this
+    /// connector by `mac`. AireOS: an auth-list entry with the MAC and the
+    /// key hash. Catalyst 9800: the MAC without separators is a user name
+    /// whose AAA attribute list carries the key hash as its password
+    /// (shared/NMSP.md), and the controller must look location servers up
+    /// in its local credentials.
+    pub fn auth_command(&self, kind: ControllerKind, mac: &str) -> String {
+        let hash = &self.nmsp_key_hash;
         match kind {
-            crate::contract::controller::ControllerKind::Aireos => self.aireos_auth_command(),
-            crate::contract::controller::ControllerKind::Catalyst9800 => {
-                self.catalyst_auth_command()
+            ControllerKind::Aireos => format!("config auth-list add sha256-lbs-ssc {mac} {hash}"),
+            ControllerKind::Catalyst9800 => {
+                let mac = mac.replace(':', "");
+                format!(
+                    "aaa new-model\n\
+                     aaa authorization credential-download wcm_loc_serv_cert local\n\
+                     aaa attribute list cmx_{mac}\n \
+                     attribute type password {hash}\n\
+                     username {mac} mac aaa attribute list cmx_{mac}"
+                )
             }
         }
     }
 
-    /// The Catalyst 9800 equivalent, in configuration mode: the MAC
-    /// without separators is a user name whose AAA attribute list carries
-    /// the key hash as its password (shared/NMSP.md), and the controller
-    /// must look location servers up in its local credentials.
-    pub fn catalyst_auth_command(&self) -> String {
-        let mac: String = self.nmsp_mac_label().replace(':', "");
-        format!(
-            "aaa new-model\n\
-             aaa authorization credential-download wcm_loc_serv_cert local\n\
-             aaa attribute list cmx_{mac}\n \
-             attribute type password {hash}\n\
-             username {mac} mac aaa attribute list cmx_{mac}",
-            hash = self.nmsp_key_hash
-        )
+    /// The MAC a controller at `ip` sees: that of the interface routing
+    /// to it, else the default route's, else the derived one.
+    pub fn mac_towards(&self, ip: std::net::IpAddr) -> String {
+        crate::host::route_mac(Some(ip)).unwrap_or_else(|| self.nmsp_mac_label())
     }
 
     /// The MAC address controllers know this connector by: the interface
@@ -212,6 +217,11 @@ mod tests {
             c9800.contains(&format!("attribute type password {}", a.nmsp_key_hash)),
             "{c9800}"
         );
+        // Per controller: the MAC of the interface that routes to it; a
+        // loopback controller sees none, so the default one stands in.
+        let other = a.auth_command(ControllerKind::Aireos, "02:00:00:00:00:09");
+        assert!(other.contains(" 02:00:00:00:00:09 "), "{other}");
+        assert_eq!(a.mac_towards(std::net::IpAddr::from([127, 0, 0, 1])), mac);
         assert_eq!(a.nmsp_mac_label().len(), 17);
     }
 }

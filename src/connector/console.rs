@@ -149,13 +149,13 @@ pub fn controller(
                 .call_blocking(|c| controllers::find(c, &controller))?
                 .ok_or_else(|| ConsoleError::Refused(format!("no controller \"{controller}\"")))?;
             let target = crate::connector::preflight::Target {
+                appliance: a,
                 source,
                 host: found.host.clone(),
                 port: found.port,
                 pin: found.cert_pin.clone(),
-                identity: std::sync::Arc::new(a.nmsp_identity.clone()),
+                kind: found.kind,
                 timing: Default::default(),
-                auth_command: a.auth_command_for(found.kind),
             };
             let check = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

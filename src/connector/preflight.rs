@@ -11,13 +11,14 @@ use serde::Serialize;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
+use crate::connector::appliance::Appliance;
 use crate::connector::controller_session::{
     ControllerSession, SessionError, SessionTiming, WANTED, connect_from, resolve,
 };
 use crate::connector::stats::LinkStats;
+use crate::contract::controller::ControllerKind;
 use crate::nmsp::queue::EventQueue;
 use crate::nmsp::{Message, PROTOCOL_VERSION};
-use crate::tls::identity::Identity;
 
 /// How long the check waits for the controller's first notification.
 const FIRST_DATA: Duration = Duration::from_secs(10);
@@ -46,19 +47,19 @@ impl Check {
     }
 }
 
-/// What the check dials, and the command that authorises this connector
-/// on this type of controller.
-pub struct Target {
+/// What the check dials, as whom, and the type of controller (for the
+/// command that authorises this connector on it).
+pub struct Target<'a> {
+    pub appliance: &'a Appliance,
     pub source: Option<std::net::IpAddr>,
     pub host: String,
     pub port: u16,
     pub pin: Option<String>,
-    pub identity: Arc<Identity>,
+    pub kind: ControllerKind,
     pub timing: SessionTiming,
-    pub auth_command: String,
 }
 
-pub async fn run(t: Target) -> Check {
+pub async fn run(t: Target<'_>) -> Check {
     let mut steps = Vec::new();
     let passed = steps_of(&t, &mut steps).await.is_some();
     Check { passed, steps }
@@ -84,7 +85,7 @@ fn fail(steps: &mut Vec<Step>, name: &'static str, detail: String, fix: String) 
     None
 }
 
-async fn steps_of(t: &Target, steps: &mut Vec<Step>) -> Option<()> {
+async fn steps_of(t: &Target<'_>, steps: &mut Vec<Step>) -> Option<()> {
     let port = t.port;
     let addr = match resolve(&t.host, port).await {
         Ok(a) => a,
@@ -102,6 +103,11 @@ async fn steps_of(t: &Target, steps: &mut Vec<Step>) -> Option<()> {
         "Name resolution",
         format!("{} is {}", t.host, addr.ip()),
     )?;
+    // The controller knows this connector by the MAC of the interface
+    // that routes to it: the command to paste names that one.
+    let auth_command = t
+        .appliance
+        .auth_command(t.kind, &t.appliance.mac_towards(addr.ip()));
 
     match timeout(t.timing.connect, connect_from(t.source, addr)).await {
         Ok(Ok(_)) => ok(steps, "TCP", format!("port {port} answers"))?,
@@ -124,7 +130,7 @@ async fn steps_of(t: &Target, steps: &mut Vec<Step>) -> Option<()> {
         host: t.host.clone(),
         port,
         pin: t.pin.clone(),
-        identity: t.identity.clone(),
+        identity: Arc::new(t.appliance.nmsp_identity.clone()),
         timing: t.timing,
         stats: Arc::new(LinkStats::default()),
         events: events.for_source(),
@@ -145,7 +151,7 @@ async fn steps_of(t: &Target, steps: &mut Vec<Step>) -> Option<()> {
                     .into(),
             );
         }
-        Err(SessionError::Unauthorized(e)) => return refused(t, steps, e),
+        Err(SessionError::Unauthorized(e)) => return refused(&auth_command, steps, e),
         Err(e) => {
             return fail(
                 steps,
@@ -187,9 +193,9 @@ async fn steps_of(t: &Target, steps: &mut Vec<Step>) -> Option<()> {
             "Authorisation",
             "the controller accepted this connector".into(),
         )?,
-        Ok(Err(SessionError::Unauthorized(e))) => return refused(t, steps, e),
-        Ok(Err(e)) => return refused(t, steps, e.to_string()),
-        Err(_) => return refused(t, steps, "no capability answer".into()),
+        Ok(Err(SessionError::Unauthorized(e))) => return refused(&auth_command, steps, e),
+        Ok(Err(e)) => return refused(&auth_command, steps, e.to_string()),
+        Err(_) => return refused(&auth_command, steps, "no capability answer".into()),
     }
 
     let subscribe = async {
@@ -237,15 +243,12 @@ async fn steps_of(t: &Target, steps: &mut Vec<Step>) -> Option<()> {
     }
 }
 
-fn refused(t: &Target, steps: &mut Vec<Step>, error: String) -> Option<()> {
+fn refused(auth_command: &str, steps: &mut Vec<Step>, error: String) -> Option<()> {
     fail(
         steps,
         "Authorisation",
         format!("the controller refused this connector ({error})"),
-        format!(
-            "Add this connector to the controller's auth list: {}",
-            t.auth_command
-        ),
+        format!("Add this connector to the controller's auth list: {auth_command}"),
     )
 }
 

@@ -91,23 +91,10 @@ impl Supervisor {
         self.inner.poke.notify_one();
     }
 
-    /// Runs the pre-flight check of `controller` with this connector's
-    /// identity, source address and timing.
-    pub async fn check(
-        &self,
-        controller: &Controller,
-        auth_command: String,
-    ) -> crate::connector::preflight::Check {
-        crate::connector::preflight::run(crate::connector::preflight::Target {
-            source: self.inner.source,
-            host: controller.host.clone(),
-            port: controller.port,
-            pin: controller.cert_pin.clone(),
-            identity: self.inner.identity.clone(),
-            timing: self.inner.timing,
-            auth_command,
-        })
-        .await
+    /// The local address sessions dial from and their timing, for a
+    /// pre-flight check that must dial the same way.
+    pub fn dialing(&self) -> (Option<std::net::IpAddr>, SessionTiming) {
+        (self.inner.source, self.inner.timing)
     }
 
     /// Restarts one controller's session (after its new key was accepted).

@@ -62,10 +62,17 @@ impl AppState {
         else {
             return Ok(None);
         };
-        let check = self
-            .supervisor
-            .check(&c, self.appliance.auth_command_for(c.kind))
-            .await;
+        let (source, timing) = self.supervisor.dialing();
+        let check = crate::connector::preflight::run(crate::connector::preflight::Target {
+            appliance: &self.appliance,
+            source,
+            host: c.host.clone(),
+            port: c.port,
+            pin: c.cert_pin.clone(),
+            kind: c.kind,
+            timing,
+        })
+        .await;
         Ok(Some((c, check)))
     }
 
