@@ -273,13 +273,7 @@ async fn damage_met_while_running_is_shown_as_a_state_file_fault() {
     let body = r.text().await.unwrap();
     assert!(body.contains("state file"), "{body}");
     assert!(body.contains("restore a backup"), "{body}");
-    let api = c
-        .http
-        .get(c.at("/api/v1/controllers"))
-        .bearer_auth(&c.api)
-        .send()
-        .await
-        .unwrap();
+    let api = c.get("/api/v1/controllers").await;
     assert_eq!(api.status(), 503);
     let err: serde_json::Value = api.json().await.unwrap();
     assert_eq!(err["error"]["code"], "state_file_fault", "{err}");

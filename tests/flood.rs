@@ -95,15 +95,7 @@ async fn floods_stay_under_the_memory_ceiling_and_legit_events_arrive_once() {
     // What the controller itself counts as sent to this connector, once it
     // has sent all it will (`show nmsp status`, Tx Data).
     let sent = eventually(90, "the legitimate controller done", || async {
-        let s: serde_json::Value = c
-            .http
-            .get(&legit.status_url)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let s = legit.status().await;
         let ctrl = &s["controllers"][0];
         let row = &ctrl["connectors"]["127.0.0.91"];
         if ctrl["generated"] != 3000 || row["lagged"] != 0 {

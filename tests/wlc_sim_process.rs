@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
 
 #[tokio::test]
 async fn wlc_sim_status_matches_the_connectors_counters() {
@@ -19,15 +18,7 @@ async fn wlc_sim_status_matches_the_connectors_counters() {
         "all three Active and echo counters equal on both sides",
         || async {
             let stats = c.get_json("/api/v1/stats").await;
-            let sims: Value = c
-                .http
-                .get(&sim.status_url)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let sims = sim.status().await;
             let links = stats["controller_channel"]["links"].as_array()?;
             let all = links.len() == 3
                 && links.iter().all(|l| {

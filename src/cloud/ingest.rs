@@ -85,7 +85,8 @@ pub fn ingest(
     let now_ms = crate::clock::now_ms() as i64;
     // "Older than the window" by both clocks: a wall clock stepped forward
     // must not make every live event look too old.
-    let oldest_ms = now_ms.min(crate::clock::steady_now_ms() as i64) - window_ms;
+    let steady_ms = crate::clock::steady_now_ms() as i64;
+    let oldest_ms = now_ms.min(steady_ms) - window_ms;
     let mut accepted = 0usize;
     let mut new = 0usize;
     let mut too_old = 0usize;
@@ -124,13 +125,7 @@ pub fn ingest(
                 && let Some(fields) = &fields
             {
                 let seq = fields.sequence.min(i64::MAX as u64) as i64;
-                sequences.observe(
-                    &tx,
-                    &member.group_id,
-                    &e.source,
-                    seq,
-                    crate::clock::steady_now_ms() as i64,
-                )?;
+                sequences.observe(&tx, &member.group_id, &e.source, seq, steady_ms)?;
             }
             let t = per_source.entry(e.source.as_str()).or_default();
             t.0 += 1;

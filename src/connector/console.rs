@@ -148,15 +148,8 @@ pub fn controller(
                 .db
                 .call_blocking(|c| controllers::find(c, &controller))?
                 .ok_or_else(|| ConsoleError::Refused(format!("no controller \"{controller}\"")))?;
-            let target = crate::connector::preflight::Target {
-                appliance: a,
-                source,
-                host: found.host.clone(),
-                port: found.port,
-                pin: found.cert_pin.clone(),
-                kind: found.kind,
-                timing: Default::default(),
-            };
+            let target =
+                crate::connector::preflight::Target::of(a, &found, source, Default::default());
             let check = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?

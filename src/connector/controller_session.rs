@@ -79,8 +79,14 @@ impl ControllerSession {
         .await
     }
 
-    pub(crate) async fn connect(&self) -> Result<(Conn, String), SessionError> {
+    async fn connect(&self) -> Result<(Conn, String), SessionError> {
         let addr = resolve(&self.host, self.port).await?;
+        let tcp = self.tcp_to(addr).await?;
+        self.tls(tcp).await
+    }
+
+    /// TCP to the controller's resolved address, within the connect time.
+    pub(crate) async fn tcp_to(&self, addr: SocketAddr) -> Result<TcpStream, SessionError> {
         let tcp = timeout(self.timing.connect, connect_from(self.source, addr))
             .await
             .map_err(|_| SessionError::Timeout("TCP connect"))?
@@ -89,6 +95,12 @@ impl ControllerSession {
                 source,
             })?;
         let _ = tcp.set_nodelay(true);
+        Ok(tcp)
+    }
+
+    /// TLS over `tcp` with this connector's identity, checking the
+    /// controller's key against the pin; returns the link and that key.
+    pub(crate) async fn tls(&self, tcp: TcpStream) -> Result<(Conn, String), SessionError> {
         let verifier = PinnedKey::trust_on_first_use(self.pin.as_deref());
         let config = verifier
             .clone()
@@ -119,32 +131,46 @@ impl ControllerSession {
     }
 
     async fn handshake(&self, conn: &mut Conn) -> Result<(), SessionError> {
-        conn.send(Message::Capability {
-            protocol_version: PROTOCOL_VERSION,
-            services: WANTED,
-        })
-        .await?;
-        let mut subscribed = false;
-        loop {
-            match conn.next_message().await? {
-                Some(Message::Capability { .. }) if !subscribed => {
-                    subscribed = true;
-                    conn.send(Message::SubscribeRequest {
-                        transaction_id: 1,
-                        services: WANTED,
-                    })
-                    .await?;
-                }
-                Some(Message::SubscribeResponse {
-                    transaction_id: 1, ..
-                }) if subscribed => return Ok(()),
-                _ => {}
-            }
+        capabilities(conn).await?;
+        subscribe(conn).await.map(|_| ())
+    }
+}
+
+/// Both sides' Capability Notifications: the connector's, then the
+/// controller's answer (with TLS 1.3 a controller refuses our key here, at
+/// the first message, rather than in the handshake).
+pub(crate) async fn capabilities(conn: &mut Conn) -> Result<(), SessionError> {
+    conn.send(Message::Capability {
+        protocol_version: PROTOCOL_VERSION,
+        services: WANTED,
+    })
+    .await?;
+    loop {
+        if let Some(Message::Capability { .. }) = conn.next_message().await? {
+            return Ok(());
         }
     }
 }
 
-pub(crate) async fn connect_from(
+/// The Service Subscribe Request and its response: the services granted.
+pub(crate) async fn subscribe(conn: &mut Conn) -> Result<Service, SessionError> {
+    conn.send(Message::SubscribeRequest {
+        transaction_id: 1,
+        services: WANTED,
+    })
+    .await?;
+    loop {
+        if let Some(Message::SubscribeResponse {
+            transaction_id: 1,
+            accepted,
+        }) = conn.next_message().await?
+        {
+            return Ok(accepted);
+        }
+    }
+}
+
+async fn connect_from(
     source: Option<std::net::IpAddr>,
     addr: SocketAddr,
 ) -> std::io::Result<TcpStream> {

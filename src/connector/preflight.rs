@@ -13,12 +13,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connector::appliance::Appliance;
 use crate::connector::controller_session::{
-    ControllerSession, SessionError, SessionTiming, WANTED, connect_from, resolve,
+    ControllerSession, SessionError, SessionTiming, capabilities, resolve, subscribe,
 };
+use crate::connector::controllers::Controller;
 use crate::connector::stats::LinkStats;
 use crate::contract::controller::ControllerKind;
+use crate::nmsp::Message;
 use crate::nmsp::queue::EventQueue;
-use crate::nmsp::{Message, PROTOCOL_VERSION};
 
 /// How long the check waits for the controller's first notification.
 const FIRST_DATA: Duration = Duration::from_secs(10);
@@ -57,6 +58,26 @@ pub struct Target<'a> {
     pub pin: Option<String>,
     pub kind: ControllerKind,
     pub timing: SessionTiming,
+}
+
+impl<'a> Target<'a> {
+    /// The check of a stored controller, dialled as sessions dial.
+    pub fn of(
+        appliance: &'a Appliance,
+        controller: &Controller,
+        source: Option<std::net::IpAddr>,
+        timing: SessionTiming,
+    ) -> Target<'a> {
+        Target {
+            appliance,
+            source,
+            host: controller.host.clone(),
+            port: controller.port,
+            pin: controller.cert_pin.clone(),
+            kind: controller.kind,
+            timing,
+        }
+    }
 }
 
 pub async fn run(t: Target<'_>) -> Check {
@@ -109,21 +130,6 @@ async fn steps_of(t: &Target<'_>, steps: &mut Vec<Step>) -> Option<()> {
         .appliance
         .auth_command(t.kind, &t.appliance.mac_towards(addr.ip()));
 
-    match timeout(t.timing.connect, connect_from(t.source, addr)).await {
-        Ok(Ok(_)) => ok(steps, "TCP", format!("port {port} answers"))?,
-        Ok(Err(e)) => {
-            return fail(steps, "TCP", format!("{addr}: {e}"), tcp_fix(port));
-        }
-        Err(_) => {
-            return fail(
-                steps,
-                "TCP",
-                format!("{addr}: no answer in {} s", t.timing.connect.as_secs()),
-                tcp_fix(port),
-            );
-        }
-    }
-
     let (events, _rx) = EventQueue::new(1 << 20, 1 << 20);
     let session = ControllerSession {
         source: t.source,
@@ -136,7 +142,14 @@ async fn steps_of(t: &Target<'_>, steps: &mut Vec<Step>) -> Option<()> {
         events: events.for_source(),
         cancel: CancellationToken::new(),
     };
-    let (mut conn, key) = match session.connect().await {
+    // The same steps a session takes, one at a time on one connection.
+    let tcp = match session.tcp_to(addr).await {
+        Ok(tcp) => tcp,
+        Err(e) => return fail(steps, "TCP", format!("{addr}: {e}"), tcp_fix(port)),
+    };
+    ok(steps, "TCP", format!("port {port} answers"))?;
+
+    let (mut conn, key) = match session.tls(tcp).await {
         Ok(c) => c,
         Err(SessionError::CertChanged { observed }) => {
             return fail(
@@ -175,19 +188,7 @@ async fn steps_of(t: &Target<'_>, steps: &mut Vec<Step>) -> Option<()> {
 
     // With TLS 1.3 a controller refuses our key after the handshake, at
     // the first message: authorisation is known when its capability comes.
-    let hello = async {
-        conn.send(Message::Capability {
-            protocol_version: PROTOCOL_VERSION,
-            services: WANTED,
-        })
-        .await?;
-        loop {
-            if let Some(Message::Capability { .. }) = conn.next_message().await? {
-                return Ok::<_, SessionError>(());
-            }
-        }
-    };
-    match timeout(t.timing.handshake, hello).await {
+    match timeout(t.timing.handshake, capabilities(&mut conn)).await {
         Ok(Ok(())) => ok(
             steps,
             "Authorisation",
@@ -198,19 +199,7 @@ async fn steps_of(t: &Target<'_>, steps: &mut Vec<Step>) -> Option<()> {
         Err(_) => return refused(&auth_command, steps, "no capability answer".into()),
     }
 
-    let subscribe = async {
-        conn.send(Message::SubscribeRequest {
-            transaction_id: 1,
-            services: WANTED,
-        })
-        .await?;
-        loop {
-            if let Some(Message::SubscribeResponse { accepted, .. }) = conn.next_message().await? {
-                return Ok::<_, SessionError>(accepted);
-            }
-        }
-    };
-    match timeout(t.timing.handshake, subscribe).await {
+    match timeout(t.timing.handshake, subscribe(&mut conn)).await {
         Ok(Ok(accepted)) => ok(
             steps,
             "Subscription",

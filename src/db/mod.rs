@@ -56,6 +56,14 @@ impl DbError {
     pub fn is_storage(&self) -> bool {
         matches!(self, DbError::Sqlite(e) if faults::is_storage(e))
     }
+
+    /// SQLite's "database or disk is full", or the OS's "no space left".
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            DbError::Sqlite(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+            other => other.to_string().contains("No space left"),
+        }
+    }
 }
 
 /// Brings a freshly opened database to its program's current schema.

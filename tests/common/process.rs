@@ -191,29 +191,23 @@ impl ConnectorProc {
         format!("{}{}", self.base, path)
     }
 
-    /// `GET` a path with the API token, as text (`/metrics`).
-    pub async fn get_text(&self, path: &str) -> String {
+    /// `GET` a path with the API token.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(self.at(path))
             .bearer_auth(&self.api)
             .send()
-            .await
-            .unwrap()
-            .text()
             .await
             .unwrap()
     }
 
+    /// `GET` a path with the API token, as text (`/metrics`).
+    pub async fn get_text(&self, path: &str) -> String {
+        self.get(path).await.text().await.unwrap()
+    }
+
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        self.http
-            .get(self.at(path))
-            .bearer_auth(&self.api)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.get(path).await.json().await.unwrap()
     }
 
     pub async fn post_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {

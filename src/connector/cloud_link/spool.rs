@@ -103,16 +103,19 @@ pub fn next_after(conn: &Connection, id: i64) -> Result<Option<SpooledBatch>, Db
 }
 
 pub fn remove(conn: &Connection, id: i64) -> Result<(), DbError> {
-    match conn.execute("DELETE FROM spool WHERE id = ?1", [id]) {
+    match conn
+        .execute("DELETE FROM spool WHERE id = ?1", [id])
+        .map_err(DbError::from)
+    {
         Ok(_) => Ok(()),
         // On a full disk the log may hold the last free bytes: fold it
         // into the file and give its space back, then try once more.
-        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
+        Err(e) if e.is_disk_full() => {
             give_back_log(conn);
             conn.execute("DELETE FROM spool WHERE id = ?1", [id])?;
             Ok(())
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 

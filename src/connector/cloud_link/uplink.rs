@@ -170,38 +170,55 @@ struct Written {
     lost: Option<(usize, Unspooled)>,
 }
 
+/// How many payload bytes one batch may take now: the log's write needs
+/// the file system's own space (beside `LOG_MARGIN`); the headroom may be
+/// pages the state file holds free; and until the next checkpoint a batch
+/// takes its size twice, in the log and then in the file.
+fn room(fs_free: u64, pages_free: u64) -> u64 {
+    let free = fs_free.saturating_add(pages_free);
+    fs_free
+        .saturating_sub(LOG_MARGIN)
+        .min(free.saturating_sub(DISK_HEADROOM) / 2)
+}
+
 async fn write_batch(db: &Db, queued: Vec<Queued>, limits: BatchLimits, stats: &UplinkStats) {
     let id = uuid::Uuid::new_v4().to_string();
     let path = db.path().to_path_buf();
     let total = queued.len();
+    // Serialised and gzipped on the blocking pool before the state file is
+    // taken: the store is held only to check the room and append.
+    let encoded = {
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || {
+            let payload = encode(&id, queued.iter().map(|q| &q.event));
+            (queued, payload)
+        })
+        .await
+    };
+    let Ok((queued, mut payload)) = encoded else {
+        stats.lost_storage_error.fetch_add(total as u64, Relaxed);
+        tracing::error!(
+            events = total,
+            "events lost: the batch could not be encoded"
+        );
+        return;
+    };
     let written = db
         .call(move |c| {
             // Stop short of filling the disk: the state file's own writes
-            // (sessions, settings) must keep working. A batch is written
-            // to the log first (file system space), then at the next
-            // checkpoint into the file, where pages a drained spool freed
-            // are reused and only the rest grows the file.
-            let payload_len = queued
-                .iter()
-                .map(|q| q.event.body.len() as u64)
-                .sum::<u64>();
+            // (sessions, settings) must keep working.
             let mut fs_free = free_bytes(&path).unwrap_or(u64::MAX);
-            if fs_free < DISK_HEADROOM + 4 * payload_len {
+            if fs_free < DISK_HEADROOM + 4 * payload.len() as u64 {
                 // The log may be holding what little is left: give it back.
                 spool::give_back_log(c);
                 fs_free = free_bytes(&path).unwrap_or(u64::MAX);
             }
-            // The headroom may be pages the file holds free; the log's
-            // write needs the file system's own space.
             let pages_free = spool::free_pages_bytes(c);
             let free = fs_free.saturating_add(pages_free);
-            let room = fs_free
-                .saturating_sub(LOG_MARGIN)
-                .min(free.saturating_sub(DISK_HEADROOM) / 2);
+            let room = room(fs_free, pages_free);
             // As much of the batch as fits: a nearly full disk keeps what
             // it can rather than losing whole batches.
             let mut take = queued.len();
-            let mut payload = encode(&id, queued.iter().map(|q| &q.event));
             while take > 0 && payload.len() as u64 > room {
                 let fits = (take as u64).saturating_mul(room) / payload.len() as u64;
                 take = (fits as usize).min(take - 1);
@@ -234,7 +251,7 @@ async fn write_batch(db: &Db, queued: Vec<Queued>, limits: BatchLimits, stats: &
                         cap_dropped: 0,
                         lost: Some((
                             queued.len(),
-                            if is_disk_full(&e) {
+                            if e.is_disk_full() {
                                 Unspooled::DiskFull(format!("disk full: {e}"))
                             } else {
                                 Unspooled::Error(e.to_string())
@@ -275,16 +292,6 @@ async fn write_batch(db: &Db, queued: Vec<Queued>, limits: BatchLimits, stats: &
     *stats.last_loss.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
 }
 
-/// SQLite's "database or disk is full", or the OS's "no space left".
-pub fn is_disk_full(e: &crate::db::DbError) -> bool {
-    match e {
-        crate::db::DbError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
-            f.code == rusqlite::ErrorCode::DiskFull
-        }
-        other => other.to_string().contains("No space left"),
-    }
-}
-
 /// The batch as gzipped JSON, the form it is stored and sent in.
 pub fn encode<'a>(batch_id: &str, events: impl Iterator<Item = &'a Event>) -> Vec<u8> {
     let batch = EventBatch {
@@ -312,6 +319,16 @@ pub fn encode<'a>(batch_id: &str, events: impl Iterator<Item = &'a Event>) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn room_counts_a_batch_twice_and_freed_pages_only_for_the_file() {
+        const MIB: u64 = 1 << 20;
+        // Nothing freed inside the file: twice the batch beside the headroom.
+        assert_eq!(room(10 * MIB, 0), (10 * MIB - DISK_HEADROOM) / 2);
+        // Plenty freed inside, little outside: the log's write decides.
+        assert_eq!(room(4 * MIB, 8 * MIB), 4 * MIB - LOG_MARGIN);
+        assert_eq!(room(LOG_MARGIN / 2, 64 * MIB), 0);
+    }
     use crate::contract::event::Channel;
     use std::io::Read;
 

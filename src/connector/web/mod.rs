@@ -63,15 +63,12 @@ impl AppState {
             return Ok(None);
         };
         let (source, timing) = self.supervisor.dialing();
-        let check = crate::connector::preflight::run(crate::connector::preflight::Target {
-            appliance: &self.appliance,
+        let check = crate::connector::preflight::run(crate::connector::preflight::Target::of(
+            &self.appliance,
+            &c,
             source,
-            host: c.host.clone(),
-            port: c.port,
-            pin: c.cert_pin.clone(),
-            kind: c.kind,
             timing,
-        })
+        ))
         .await;
         Ok(Some((c, check)))
     }
