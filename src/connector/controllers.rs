@@ -71,10 +71,18 @@ pub fn list(conn: &Connection) -> Result<Vec<Controller>, DbError> {
 /// (id, name, "host:port") of every controller, in the list's order: what
 /// figures and heartbeats name links by.
 pub fn names(conn: &Connection) -> Result<Vec<(i64, String, String)>, DbError> {
-    Ok(list(conn)?
-        .into_iter()
-        .map(|c| (c.id, c.name, format!("{}:{}", c.host, c.port)))
-        .collect())
+    Ok(list(conn)?.iter().map(Controller::link_name).collect())
+}
+
+impl Controller {
+    /// (id, name, "host:port"): how figures name its link.
+    pub fn link_name(&self) -> (i64, String, String) {
+        (
+            self.id,
+            self.name.clone(),
+            format!("{}:{}", self.host, self.port),
+        )
+    }
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Controller>, DbError> {

@@ -17,6 +17,7 @@ use crate::connector::cloud_link::config_sync;
 use crate::connector::controllers::{self, Controller, ControllerInput};
 use crate::connector::stored_token;
 use crate::contract::access_point::AccessPointInput;
+use crate::contract::controller::ControllerKind;
 use crate::portal::error::{ApiError, WebError};
 use crate::portal::guard::ApiCaller;
 
@@ -81,12 +82,14 @@ struct IdentityView {
 
 async fn identity(State(state): State<AppState>, _: ApiCaller) -> ApiResult<IdentityView> {
     let a = &state.appliance;
+    // Looked up once: the commands name the very MAC shown.
+    let mac = a.nmsp_mac_label();
     Ok(Json(IdentityView {
-        mac: a.nmsp_mac_label(),
         key_hash: a.nmsp_key_hash.clone(),
         key_hash_sha1: a.nmsp_key_hash_sha1.clone(),
-        aireos_command: a.aireos_auth_command(),
-        catalyst_command: a.catalyst_auth_command(),
+        aireos_command: a.auth_command(ControllerKind::Aireos, &mac),
+        catalyst_command: a.auth_command(ControllerKind::Catalyst9800, &mac),
+        mac,
         certificate_pem: a.nmsp_identity.cert_pem.clone(),
     }))
 }

@@ -69,10 +69,9 @@ struct AddForm {
 
 fn page(state: &AppState, csrf: String, controllers: Vec<Controller>) -> ControllersPage {
     let a = &state.appliance;
-    let names: Vec<(i64, String, String)> = controllers
-        .iter()
-        .map(|c| (c.id, c.name.clone(), format!("{}:{}", c.host, c.port)))
-        .collect();
+    // Looked up once: the commands name the very MAC shown.
+    let mac = a.nmsp_mac_label();
+    let names: Vec<(i64, String, String)> = controllers.iter().map(Controller::link_name).collect();
     let status = state
         .controller_stats
         .snapshot(&names)
@@ -91,11 +90,11 @@ fn page(state: &AppState, csrf: String, controllers: Vec<Controller>) -> Control
         errors: FieldErrors::default(),
         kinds: ControllerKind::ALL,
         identity: IdentityPanel {
-            mac: a.nmsp_mac_label(),
+            mac: mac.clone(),
             key_hash: a.nmsp_key_hash.clone(),
             key_hash_sha1: a.nmsp_key_hash_sha1.clone(),
-            aireos: a.aireos_auth_command(),
-            catalyst: a.catalyst_auth_command(),
+            aireos: a.auth_command(ControllerKind::Aireos, &mac),
+            catalyst: a.auth_command(ControllerKind::Catalyst9800, &mac),
         },
     }
 }
