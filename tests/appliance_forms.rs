@@ -284,3 +284,46 @@ async fn token_page_stores_good_tokens_and_explains_bad_ones() {
     assert!(dash.contains("Example Corp"));
     app.stop().await;
 }
+
+/// The re-key form: refused with a reason beside each field while the
+/// admin has not confirmed (the key stays), then a new key, a notice
+/// saying every controller must authorise it, and the new hash shown.
+#[tokio::test]
+async fn the_rekey_form_wants_confirmation_then_replaces_the_key() {
+    let (_dir, app, c) = fresh("127.0.0.114").await;
+    set_up(&c, &app).await;
+    let before = app.key_hash();
+    let url = app.at("/controllers");
+    let r = submit(
+        &c,
+        &url,
+        &app.at("/identity/rekey"),
+        &[("key_type", "rsa-2048")],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"confirm-error\""), "{html}");
+    assert!(!html.contains("id=\"key_type-error\""));
+    assert_eq!(app.key_hash(), before, "nothing changed");
+
+    let r = submit(
+        &c,
+        &url,
+        &app.at("/identity/rekey"),
+        &[("key_type", "ecdsa-p256"), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    let html = page(&c, &app.at(&to)).await;
+    let after = app.key_hash();
+    assert_ne!(after, before);
+    assert!(
+        html.contains("Every controller must now authorise"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("id=\"key-hash\">{after}<")));
+    assert!(html.contains("id=\"key-type\">ECDSA P-256<"));
+    app.stop().await;
+}

@@ -12,22 +12,6 @@ use spaces_connector::contract::token::{TokenSigner, example_claims};
 
 const BIN: &str = env!("CARGO_BIN_EXE_spaces-connector");
 
-fn console(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env("SPACES_CONNECTOR_LOG", "warn")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 #[tokio::test]
 async fn serve_prints_setup_url_and_console_shares_the_state_file() {
     let dir = tempfile::tempdir().unwrap();

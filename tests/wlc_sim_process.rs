@@ -122,7 +122,7 @@ async fn wlc_sim_status_matches_the_connectors_counters() {
 /// simulator's console.
 #[tokio::test]
 async fn pasting_the_connectors_aireos_command_at_the_console_admits_it() {
-    let mut sim = SimProc::start(1, &["--rate", "10"]).await;
+    let mut sim = SimProc::start(1, &["--rate", "10", "--os", "aireos"]).await;
     let dir = tempfile::tempdir().unwrap();
     let c = ConnectorProc::start(dir.path(), "127.0.0.31", 0, 0).await;
     c.add_controllers(&sim, "WLC").await;
@@ -169,4 +169,106 @@ async fn pasting_the_connectors_aireos_command_at_the_console_admits_it() {
     .await;
     let key = command.rsplit(' ').next().unwrap().to_ascii_lowercase();
     sim.proc.line_within(&key, 5).await;
+}
+
+/// The connector's link as the Controllers API reports it.
+async fn link_status(c: &ConnectorProc) -> String {
+    let s = c.get_json("/api/v1/stats").await;
+    s["controller_channel"]["links"][0]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Types the connector's Catalyst 9800 lines at the simulator's console.
+async fn paste_catalyst_lines(sim: &mut SimProc, c: &ConnectorProc) -> serde_json::Value {
+    let identity = c.get_json("/api/v1/identity").await;
+    for line in identity["catalyst_command"].as_str().unwrap().lines() {
+        sim.proc.type_line(line);
+    }
+    identity
+}
+
+/// A controller as the older ones are (RSA key, TLS 1.2 only) playing a
+/// Catalyst 9800: the connector's default RSA identity is admitted by
+/// pasting its 9800 lines, the session runs on TLS 1.2 ECDHE-RSA-AES-GCM,
+/// and replacing the key is refused without confirmation, then (done at
+/// the console, in another process) takes the running service off the
+/// controller until the new key is authorised in turn.
+#[tokio::test]
+async fn a_tls12_rsa_catalyst_admits_the_pasted_lines_and_a_rekey_needs_them_again() {
+    let mut sim = SimProc::start(
+        1,
+        &["--rate", "10", "--key-type", "rsa-2048", "--tls12-only"],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = ConnectorProc::start(dir.path(), "127.0.0.113", 0, 0).await;
+    c.add_controllers(&sim, "WLC").await;
+    eventually(20, "refused: not on the auth list", || async {
+        (link_status(&c).await == "Unauthorized").then_some(())
+    })
+    .await;
+    let first = paste_catalyst_lines(&mut sim, &c).await;
+    assert_eq!(first["key_type"], "rsa-2048", "the default identity");
+    eventually(30, "Active once the 9800 lines are pasted", || async {
+        c.all_active(1).await.then_some(())
+    })
+    .await;
+    let status = sim.status().await;
+    let tls = status["controllers"][0]["connectors"]["127.0.0.113"]["tls"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        tls.starts_with("TLSv1_2 TLS_ECDHE_RSA_WITH_AES_") && tls.contains("_GCM_SHA"),
+        "{tls}"
+    );
+    println!("negotiated: {tls}");
+
+    // Not confirmed: refused field by field, nothing changed.
+    let r = c
+        .post_json(
+            "/api/v1/identity/rekey",
+            serde_json::json!({"key_type": "dsa"}),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let fields = body["error"]["fields"].to_string();
+    assert!(
+        fields.contains("key_type") && fields.contains("confirm"),
+        "{body}"
+    );
+    let (ok, out) = console(
+        dir.path(),
+        &["identity", "rekey", "--key-type", "ecdsa-p256"],
+    );
+    assert!(!ok && out.contains("--yes"), "{out}");
+    assert_eq!(
+        c.get_json("/api/v1/identity").await["key_hash"],
+        first["key_hash"]
+    );
+
+    let (ok, out) = console(
+        dir.path(),
+        &["identity", "rekey", "--key-type", "ecdsa-p256", "--yes"],
+    );
+    assert!(ok && out.contains("ECDSA P-256"), "{out}");
+    eventually(20, "the running service took the new key", || async {
+        (c.get_json("/api/v1/identity").await["key_type"] == "ecdsa-p256").then_some(())
+    })
+    .await;
+    eventually(20, "refused with the new key", || async {
+        (link_status(&c).await == "Unauthorized").then_some(())
+    })
+    .await;
+    let second = paste_catalyst_lines(&mut sim, &c).await;
+    assert_ne!(second["key_hash"], first["key_hash"]);
+    eventually(
+        30,
+        "Active again once the new key is authorised",
+        || async { c.all_active(1).await.then_some(()) },
+    )
+    .await;
 }

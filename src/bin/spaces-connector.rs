@@ -136,6 +136,7 @@ fn run_console(data_dir: &std::path::Path, command: Command) -> anyhow::Result<(
             console::controller(&appliance, cmd, ServeArgs::from_env().source_ip, &mut out)?
         }
         Command::Ap(cmd) => console::ap(&appliance, cmd, &mut out)?,
+        Command::Identity(cmd) => console::identity(&appliance, cmd, &mut out)?,
         Command::ResetAdmin => console::reset_admin(&appliance, &mut out)?,
         Command::Serve(_) | Command::Manual => unreachable!("handled by main"),
     }

@@ -20,7 +20,7 @@ use axum::Router;
 use axum::routing::get;
 use clap::Parser;
 use spaces_connector::sim::{self, ApSpec, AuthList, ControllerSpec, SimAp, SimController};
-use spaces_connector::tls::identity::Identity;
+use spaces_connector::tls::identity::{Identity, KeyKind};
 use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -104,6 +104,27 @@ struct Args {
     /// How long a restarting controller is away, in milliseconds.
     #[arg(long, default_value_t = 200, value_name = "MS")]
     restart_outage_ms: u64,
+    /// The controller software the console plays, where the two differ:
+    /// the commands that change the auth list (aireos: `config auth-list
+    /// add sha256-lbs-ssc <MAC> <hash>`; iosxe, a Catalyst 9800: `username
+    /// <mac> mac aaa attribute list ...`). `show nmsp status` prints the
+    /// Catalyst 9800 layout under both: AireOS's layout is not publicly
+    /// documented, so it is not invented here; the statistics and
+    /// subscription layouts are this simulator's own under both.
+    #[arg(long, value_enum, default_value = "iosxe")]
+    os: sim::console::Os,
+    /// The controllers' key: rsa-2048 (as real controllers have) or
+    /// ecdsa-p256. Kept keys (--cert-dir) keep their type.
+    #[arg(long, default_value = "ecdsa-p256", value_parser = key_kind)]
+    key_type: KeyKind,
+    /// Accept TLS 1.2 only (ECDHE with AES-GCM or ChaCha20), as controllers
+    /// without TLS 1.3 do.
+    #[arg(long)]
+    tls12_only: bool,
+}
+
+fn key_kind(s: &str) -> Result<KeyKind, String> {
+    KeyKind::parse(s).ok_or_else(|| "rsa-2048 or ecdsa-p256".to_string())
 }
 
 #[derive(serde::Deserialize)]
@@ -118,10 +139,10 @@ struct RestartQuery {
     outage_ms: Option<u64>,
 }
 
-fn identity(dir: Option<&Path>, i: u32) -> anyhow::Result<Identity> {
+fn identity(dir: Option<&Path>, i: u32, kind: KeyKind) -> anyhow::Result<Identity> {
     let name = format!("wlc-sim-{}", i + 1);
     let Some(dir) = dir else {
-        return Ok(Identity::generate(&name, vec![name.clone()])?);
+        return Ok(Identity::generate_with(kind, &name, vec![name.clone()])?);
     };
     std::fs::create_dir_all(dir)?;
     let (cert, key) = (
@@ -134,7 +155,7 @@ fn identity(dir: Option<&Path>, i: u32) -> anyhow::Result<Identity> {
             key_pem: std::fs::read_to_string(key)?,
         });
     }
-    let id = Identity::generate(&name, vec![name.clone()])?;
+    let id = Identity::generate_with(kind, &name, vec![name.clone()])?;
     std::fs::write(cert, &id.cert_pem)?;
     std::fs::write(key, &id.key_pem)?;
     Ok(id)
@@ -160,8 +181,14 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     if args.allow.is_empty() && !args.allow_any {
+        let paste = match args.os {
+            sim::console::Os::Aireos => "config auth-list add sha256-lbs-ssc <MAC> <key hash>",
+            sim::console::Os::Iosxe => {
+                "the connector's Catalyst 9800 lines (username <mac> mac aaa attribute list ...)"
+            }
+        };
         eprintln!(
-            "note: the auth list is empty; connectors will be refused (use --allow HASH or --allow-any, or type: config auth-list add sha256-lbs-ssc <MAC> <key hash>)"
+            "note: the auth list is empty; connectors will be refused (use --allow HASH or --allow-any, or type: {paste})"
         );
     }
     let auth = AuthList::new(args.allow.clone(), args.allow_any);
@@ -170,7 +197,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let spec = ControllerSpec {
             name: format!("wlc-sim-{}", i + 1),
             addr: sim::controller_addr(args.listen, i, args.spread_ips),
-            identity: Arc::new(identity(args.cert_dir.as_deref(), i)?),
+            identity: Arc::new(identity(args.cert_dir.as_deref(), i, args.key_type)?),
             auth: auth.clone(),
             rate: args.rate,
             limit: args.limit,
@@ -179,6 +206,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             index: i,
             echo_timeout: Duration::from_secs(args.echo_timeout_secs.max(1)),
             pad_bytes: args.pad_bytes,
+            tls12_only: args.tls12_only,
         };
         let c = SimController::start(spec.clone())
             .await
@@ -287,7 +315,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
-    let mut console = sim::console::Console::new(auth.clone());
+    let mut console = sim::console::Console::new(auth.clone(), args.os);
     let deadline = tokio::time::sleep(Duration::from_secs(args.duration.unwrap_or(u64::MAX / 4)));
     tokio::pin!(deadline);
     let every = args

@@ -35,7 +35,7 @@ use crate::portal::auth::sessions::SessionPolicy;
 use crate::portal::auth::throttle::LoginThrottle;
 use crate::portal::error::WebError;
 use crate::portal::server::WebServer;
-use crate::tls::identity::{self, Identity, Purpose};
+use crate::tls::identity::{self, Identity, KeyKind, Purpose};
 use registry::Liveness;
 
 /// Errors of the cloud's domain layer.
@@ -232,7 +232,8 @@ fn open(dir: &std::path::Path) -> anyhow::Result<(Db, Identity, TokenSigner)> {
     let (id, signer) = db.call_blocking(|c| -> anyhow::Result<_> {
         let mut names = vec![host.clone(), "localhost".into(), "127.0.0.1".into()];
         names.extend(crate::host::local_addresses());
-        let id = identity::load_or_create(c, Purpose::Web, "spaces-cloud", names)?;
+        let id =
+            identity::load_or_create(c, Purpose::Web, KeyKind::EcdsaP256, "spaces-cloud", names)?;
         let stored: Option<String> = c
             .query_row(
                 "SELECT value FROM settings WHERE key = ?1",

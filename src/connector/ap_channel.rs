@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::conn_limit::{Caps, ConnectionLimits};
 use crate::connector::access_points;
 use crate::connector::ap_admission::Admission;
+use crate::connector::nmsp_identity::NmspIdentityCell;
 use crate::connector::stats::{ChannelSnapshot, ChannelStats, LinkStatus};
 use crate::contract::event::Channel;
 use crate::db::Db;
@@ -26,7 +27,7 @@ use crate::nmsp::link::{NmspLink, SessionError, SessionTiming};
 use crate::nmsp::queue::{EventQueue, SourceQueue};
 use crate::nmsp::{FrameCodec, Message, PROTOCOL_VERSION, Service};
 use crate::tls::client_auth::AuthList;
-use crate::tls::identity::{Identity, crypto_provider};
+use crate::tls::identity::crypto_provider;
 use crate::tls::pin::cert_spki_sha256;
 
 /// The largest frame body an AP may send: BLE/IoT reports are small, and
@@ -62,7 +63,7 @@ impl ApChannel {
         addr: SocketAddr,
         caps: Caps,
         db: Db,
-        identity: &Identity,
+        identity: Arc<NmspIdentityCell>,
         timing: SessionTiming,
         events: EventQueue,
         shutdown: CancellationToken,
@@ -72,11 +73,7 @@ impl ApChannel {
             .with_safe_default_protocol_versions()
             .map_err(std::io::Error::other)?
             .with_client_cert_verifier(AuthList::new(Vec::new(), true))
-            .with_single_cert(
-                vec![identity.cert_der().map_err(std::io::Error::other)?],
-                identity.key_der().map_err(std::io::Error::other)?,
-            )
-            .map_err(std::io::Error::other)?;
+            .with_cert_resolver(identity);
         let listener = TcpListener::bind(addr).await.map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot listen for APs on {addr}: {e}"))
         })?;

@@ -3,14 +3,16 @@
 //! way by the service and by console commands.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension};
 
+use crate::connector::nmsp_identity::NmspIdentityCell;
 use crate::connector::schema;
 use crate::contract::controller::ControllerKind;
 use crate::db::{Db, DbError};
 use crate::host::local_addresses;
-use crate::tls::identity::{self, Identity, IdentityError, Purpose};
+use crate::tls::identity::{self, Identity, IdentityError, KeyKind, Purpose};
 
 /// Everything a request handler or console command needs.
 pub struct Appliance {
@@ -21,11 +23,8 @@ pub struct Appliance {
     member_key: String,
     pub hostname: String,
     pub web_identity: Identity,
-    pub nmsp_identity: Identity,
-    /// SHA-256 key hash a controller's auth list must hold (NMSP.md).
-    pub nmsp_key_hash: String,
-    /// The SHA-1 hash of the same key, shown beside it as CMX does.
-    pub nmsp_key_hash_sha1: String,
+    /// The key controllers authorise; replaced only by an explicit re-key.
+    pub nmsp: Arc<NmspIdentityCell>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,13 +40,11 @@ impl Appliance {
     pub fn open(data_dir: &Path) -> Result<Appliance, ApplianceError> {
         let db = schema::open(data_dir)?;
         let hostname = gethostname::gethostname().to_string_lossy().into_owned();
-        let (instance_id, web_identity, nmsp_identity) =
-            db.call_blocking(|conn| first_boot(conn, &hostname))?;
+        let (instance_id, web_identity) = db.call_blocking(|conn| first_boot(conn, &hostname))?;
         let member_key = db.call_blocking(|conn| {
             made_once(conn, MEMBER_KEY, crate::portal::auth::random_secret)
         })?;
-        let nmsp_key_hash = nmsp_identity.key_hash()?;
-        let nmsp_key_hash_sha1 = nmsp_identity.key_hash_sha1()?;
+        let nmsp = Arc::new(NmspIdentityCell::open(db.clone(), &instance_id)?);
         Ok(Appliance {
             db,
             data_dir: data_dir.to_path_buf(),
@@ -55,9 +52,7 @@ impl Appliance {
             member_key,
             hostname,
             web_identity,
-            nmsp_identity,
-            nmsp_key_hash,
-            nmsp_key_hash_sha1,
+            nmsp,
         })
     }
 
@@ -97,19 +92,23 @@ impl Appliance {
     /// (shared/NMSP.md), and the controller must look location servers up
     /// in its local credentials.
     pub fn auth_command(&self, kind: ControllerKind, mac: &str) -> String {
-        let hash = &self.nmsp_key_hash;
-        match kind {
-            ControllerKind::Aireos => format!("config auth-list add sha256-lbs-ssc {mac} {hash}"),
-            ControllerKind::Catalyst9800 => {
-                let mac = mac.replace(':', "");
-                format!(
-                    "aaa new-model\n\
-                     aaa authorization credential-download wcm_loc_serv_cert local\n\
-                     aaa attribute list cmx_{mac}\n \
-                     attribute type password {hash}\n\
-                     username {mac} mac aaa attribute list cmx_{mac}"
-                )
-            }
+        auth_command(kind, mac, &self.nmsp.current().key_hash)
+    }
+
+    /// The NMSP identity as the Controllers page and the API show it.
+    pub fn identity_view(&self) -> IdentityView {
+        let nmsp = self.nmsp.current();
+        // Looked up once: the commands name the very MAC shown.
+        let mac = self.nmsp_mac_label();
+        IdentityView {
+            key_type: nmsp.kind,
+            key_type_label: nmsp.kind.label(),
+            key_hash: nmsp.key_hash.clone(),
+            key_hash_sha1: nmsp.key_hash_sha1.clone(),
+            aireos_command: auth_command(ControllerKind::Aireos, &mac, &nmsp.key_hash),
+            catalyst_command: auth_command(ControllerKind::Catalyst9800, &mac, &nmsp.key_hash),
+            mac,
+            certificate_pem: nmsp.identity.cert_pem.clone(),
         }
     }
 
@@ -143,27 +142,49 @@ impl Appliance {
     }
 }
 
+/// What an admin needs to authorise this connector on a controller.
+#[derive(Debug, serde::Serialize)]
+pub struct IdentityView {
+    pub key_type: KeyKind,
+    pub key_type_label: &'static str,
+    pub mac: String,
+    pub key_hash: String,
+    pub key_hash_sha1: String,
+    pub aireos_command: String,
+    pub catalyst_command: String,
+    pub certificate_pem: String,
+}
+
+/// What to paste on a controller of type `kind` to authorise the key
+/// `hash` of a location server known by `mac`.
+pub fn auth_command(kind: ControllerKind, mac: &str, hash: &str) -> String {
+    match kind {
+        ControllerKind::Aireos => format!("config auth-list add sha256-lbs-ssc {mac} {hash}"),
+        ControllerKind::Catalyst9800 => {
+            let mac = mac.replace(':', "");
+            format!(
+                "aaa new-model\n\
+                 aaa authorization credential-download wcm_loc_serv_cert local\n\
+                 aaa attribute list cmx_{mac}\n \
+                 attribute type password {hash}\n\
+                 username {mac} mac aaa attribute list cmx_{mac}"
+            )
+        }
+    }
+}
+
 const INSTANCE_ID_KEY: &str = "instance_id";
 const MEMBER_KEY: &str = "member_key";
 
-fn first_boot(
-    conn: &Connection,
-    hostname: &str,
-) -> Result<(String, Identity, Identity), IdentityError> {
+fn first_boot(conn: &Connection, hostname: &str) -> Result<(String, Identity), IdentityError> {
     let instance_id = made_once(conn, INSTANCE_ID_KEY, || uuid::Uuid::new_v4().to_string())
         .map_err(IdentityError::Db)?;
     let mut names = vec![hostname.to_string(), "localhost".to_string()];
     names.extend(local_addresses());
     names.sort();
     names.dedup();
-    let web = identity::load_or_create(conn, Purpose::Web, hostname, names)?;
-    let nmsp = identity::load_or_create(
-        conn,
-        Purpose::Nmsp,
-        &format!("spaces-connector-{instance_id}"),
-        vec![format!("{instance_id}.connector.invalid")],
-    )?;
-    Ok((instance_id, web, nmsp))
+    let web = identity::load_or_create(conn, Purpose::Web, KeyKind::EcdsaP256, hostname, names)?;
+    Ok((instance_id, web))
 }
 
 /// A setting made once, at first boot, and kept for good.
@@ -195,11 +216,12 @@ mod tests {
         let b = Appliance::open(dir.path()).unwrap();
         assert_eq!(a.instance_id, b.instance_id);
         assert_eq!(a.web_identity.cert_pem, b.web_identity.cert_pem);
-        assert_eq!(a.nmsp_key_hash, b.nmsp_key_hash);
-        assert_ne!(a.web_identity.key_pem, a.nmsp_identity.key_pem);
-        assert!(a.aireos_auth_command().ends_with(&a.nmsp_key_hash));
-        assert_eq!(a.nmsp_key_hash_sha1, b.nmsp_key_hash_sha1);
-        assert_eq!(a.nmsp_key_hash_sha1.len(), 40, "SHA-1, hex");
+        let (na, nb) = (a.nmsp.current(), b.nmsp.current());
+        assert_eq!(na.key_hash, nb.key_hash);
+        assert_ne!(a.web_identity.key_pem, na.identity.key_pem);
+        assert!(a.aireos_auth_command().ends_with(&na.key_hash));
+        assert_eq!(na.key_hash_sha1, nb.key_hash_sha1);
+        assert_eq!(na.key_hash_sha1.len(), 40, "SHA-1, hex");
         // AireOS: the MAC with colons; the 9800: the MAC without, as a
         // user name whose attribute list carries the key hash.
         let mac = a.nmsp_mac_label();
@@ -214,7 +236,7 @@ mod tests {
             "{c9800}"
         );
         assert!(
-            c9800.contains(&format!("attribute type password {}", a.nmsp_key_hash)),
+            c9800.contains(&format!("attribute type password {}", na.key_hash)),
             "{c9800}"
         );
         // Per controller: the MAC of the interface that routes to it; a

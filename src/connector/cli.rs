@@ -38,6 +38,9 @@ pub enum Command {
     /// Add, list or remove controllers.
     #[command(subcommand)]
     Controller(ControllerCommand),
+    /// Show the NMSP identity controllers authorise, or replace its key.
+    #[command(subcommand)]
+    Identity(IdentityCommand),
     /// List, allow or remove access points on the AP Channel.
     #[command(subcommand)]
     Ap(ApCommand),
@@ -156,6 +159,24 @@ pub enum TokenCommand {
     Set { token: String },
     /// Remove the stored token.
     Clear,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// The MAC, key type, both key hashes and the commands to paste on
+    /// each type of controller.
+    Show,
+    /// Replace the NMSP key. Every controller refuses this connector until
+    /// it authorises the new key hash; a running service switches to the
+    /// new key within seconds.
+    Rekey {
+        /// rsa-2048 (what controllers expect) or ecdsa-p256.
+        #[arg(long, default_value = "rsa-2048")]
+        key_type: String,
+        /// Confirm that every controller must authorise the new key.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

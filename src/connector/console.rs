@@ -6,10 +6,11 @@ use std::io::Write;
 
 use crate::connector::access_points::{self, AccessPointError};
 use crate::connector::appliance::Appliance;
-use crate::connector::cli::{ApCommand, ControllerCommand, TokenCommand};
+use crate::connector::cli::{ApCommand, ControllerCommand, IdentityCommand, TokenCommand};
 use crate::connector::cloud_link::config_sync;
 use crate::connector::cloud_link::enroll::{self, EnrollError, Enrolled};
 use crate::connector::controllers::{self, ControllerError, ControllerInput};
+use crate::connector::nmsp_identity::{RekeyError, RekeyInput};
 use crate::connector::status;
 use crate::connector::stored_token;
 use crate::contract::access_point::AccessPointInput;
@@ -63,10 +64,13 @@ pub fn status(a: &Appliance, out: &mut impl Write) -> Result<(), ConsoleError> {
     )?;
     writeln!(out, "controllers:     {}", s.controller_count)?;
     writeln!(out, "NMSP MAC:        {}", a.nmsp_mac_label())?;
+    let nmsp = a.nmsp.current();
     writeln!(
         out,
-        "NMSP key hash:   {} (SHA-1 {})",
-        s.nmsp_key_hash, a.nmsp_key_hash_sha1
+        "NMSP key:        {} SHA-256 {} (SHA-1 {})",
+        nmsp.kind.label(),
+        nmsp.key_hash,
+        nmsp.key_hash_sha1
     )?;
     writeln!(out, "authorise with:  {}", a.aireos_auth_command())?;
     Ok(())
@@ -284,6 +288,40 @@ fn refused(e: ControllerError) -> ConsoleError {
         }
         ControllerError::Db(d) => d.into(),
     }
+}
+
+pub fn identity(
+    a: &Appliance,
+    cmd: IdentityCommand,
+    out: &mut impl Write,
+) -> Result<(), ConsoleError> {
+    if let IdentityCommand::Rekey { key_type, yes } = cmd {
+        let input = RekeyInput {
+            key_type,
+            confirm: yes,
+        };
+        a.nmsp.rekey(&input).map_err(|e| match e {
+            RekeyError::Invalid(f) => {
+                ConsoleError::Refused(f.summary().replace("confirm: confirm", "--yes: confirm"))
+            }
+            RekeyError::Identity(e) => ConsoleError::Refused(e.to_string()),
+        })?;
+        writeln!(
+            out,
+            "new NMSP key made: every controller must authorise it before it talks to this connector again"
+        )?;
+    }
+    let v = a.identity_view();
+    writeln!(out, "MAC address:     {}", v.mac)?;
+    writeln!(out, "key:             {}", v.key_type_label)?;
+    writeln!(out, "key hash:        {} (SHA-256)", v.key_hash)?;
+    writeln!(out, "key hash SHA-1:  {}", v.key_hash_sha1)?;
+    writeln!(out, "AireOS:          {}", v.aireos_command)?;
+    writeln!(out, "Catalyst 9800, in configuration mode:")?;
+    for line in v.catalyst_command.lines() {
+        writeln!(out, "  {line}")?;
+    }
+    Ok(())
 }
 
 pub fn reset_admin(a: &Appliance, out: &mut impl Write) -> Result<(), ConsoleError> {

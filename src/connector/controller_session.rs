@@ -62,7 +62,9 @@ impl ControllerSession {
     }
 
     async fn run_inner(&self, on_connected: impl FnOnce(&Connected)) -> Result<(), SessionError> {
-        let (mut conn, key_hash) = self.connect().await?;
+        let Secured {
+            mut conn, key_hash, ..
+        } = self.connect().await?;
         on_connected(&Connected {
             key_hash: key_hash.clone(),
         });
@@ -79,7 +81,7 @@ impl ControllerSession {
         .await
     }
 
-    async fn connect(&self) -> Result<(Conn, String), SessionError> {
+    async fn connect(&self) -> Result<Secured, SessionError> {
         let addr = resolve(&self.host, self.port).await?;
         let tcp = self.tcp_to(addr).await?;
         self.tls(tcp).await
@@ -99,8 +101,10 @@ impl ControllerSession {
     }
 
     /// TLS over `tcp` with this connector's identity, checking the
-    /// controller's key against the pin; returns the link and that key.
-    pub(crate) async fn tls(&self, tcp: TcpStream) -> Result<(Conn, String), SessionError> {
+    /// controller's key against the pin. TLS 1.3 or, for controllers
+    /// without it, TLS 1.2 with ECDHE and AES-GCM or ChaCha20 (RSA or
+    /// ECDSA keys): rustls offers no other suites.
+    pub(crate) async fn tls(&self, tcp: TcpStream) -> Result<Secured, SessionError> {
         let verifier = PinnedKey::trust_on_first_use(self.pin.as_deref());
         let config = verifier
             .clone()
@@ -127,13 +131,27 @@ impl ControllerSession {
         let observed = verifier.observed();
         let tls = tls.map_err(|e| classify_tls(e, self.pin.as_deref(), observed.as_deref()))?;
         let key_hash = observed.ok_or_else(|| SessionError::Tls("no server certificate".into()))?;
-        Ok((NmspLink::new(tls, self.stats.clone()), key_hash))
+        let negotiated = crate::tls::negotiated(tls.get_ref().1);
+        Ok(Secured {
+            conn: NmspLink::new(tls, self.stats.clone()),
+            key_hash,
+            negotiated,
+        })
     }
 
     async fn handshake(&self, conn: &mut Conn) -> Result<(), SessionError> {
         capabilities(conn).await?;
         subscribe(conn).await.map(|_| ())
     }
+}
+
+/// A controller link after the TLS handshake.
+pub(crate) struct Secured {
+    pub conn: Conn,
+    /// SHA-256 of the controller's key.
+    pub key_hash: String,
+    /// What the handshake agreed, e.g. `TLSv1_2 TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`.
+    pub negotiated: String,
 }
 
 /// Both sides' Capability Notifications: the connector's, then the

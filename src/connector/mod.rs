@@ -17,6 +17,7 @@ pub mod console;
 pub mod controller_session;
 pub mod controllers;
 pub mod metrics;
+pub mod nmsp_identity;
 pub mod preflight;
 pub mod reconnect;
 pub mod schema;

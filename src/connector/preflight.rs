@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connector::appliance::Appliance;
 use crate::connector::controller_session::{
-    ControllerSession, SessionError, SessionTiming, capabilities, resolve, subscribe,
+    ControllerSession, Secured, SessionError, SessionTiming, capabilities, resolve, subscribe,
 };
 use crate::connector::controllers::Controller;
 use crate::connector::stats::LinkStats;
@@ -136,7 +136,7 @@ async fn steps_of(t: &Target<'_>, steps: &mut Vec<Step>) -> Option<()> {
         host: t.host.clone(),
         port,
         pin: t.pin.clone(),
-        identity: Arc::new(t.appliance.nmsp_identity.clone()),
+        identity: Arc::new(t.appliance.nmsp.current().identity.clone()),
         timing: t.timing,
         stats: Arc::new(LinkStats::default()),
         events: events.for_source(),
@@ -149,7 +149,11 @@ async fn steps_of(t: &Target<'_>, steps: &mut Vec<Step>) -> Option<()> {
     };
     ok(steps, "TCP", format!("port {port} answers"))?;
 
-    let (mut conn, key) = match session.tls(tcp).await {
+    let Secured {
+        mut conn,
+        key_hash: key,
+        negotiated,
+    } = match session.tls(tcp).await {
         Ok(c) => c,
         Err(SessionError::CertChanged { observed }) => {
             return fail(
@@ -183,7 +187,7 @@ async fn steps_of(t: &Target<'_>, steps: &mut Vec<Step>) -> Option<()> {
     ok(
         steps,
         "TLS and the controller's key",
-        format!("key {key} ({pinned})"),
+        format!("{negotiated}, key {key} ({pinned})"),
     )?;
 
     // With TLS 1.3 a controller refuses our key after the handshake, at

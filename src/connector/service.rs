@@ -73,7 +73,7 @@ impl Service {
                 total: args.ap_max_connections.max(1),
             },
             appliance.db.clone(),
-            &appliance.nmsp_identity,
+            appliance.nmsp.clone(),
             timing,
             events_tx.clone(),
             shutdown.clone(),
@@ -83,7 +83,7 @@ impl Service {
         let supervisor = Supervisor::start(
             args.source_ip,
             appliance.db.clone(),
-            Arc::new(appliance.nmsp_identity.clone()),
+            appliance.nmsp.clone(),
             timing,
             controller_stats.clone(),
             events_tx,

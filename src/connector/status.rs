@@ -40,7 +40,7 @@ pub fn read(appliance: &Appliance, conn: &Connection) -> Result<ApplianceStatus,
         spool: crate::connector::cloud_link::spool::totals(conn)?,
         token,
         controller_count,
-        nmsp_key_hash: appliance.nmsp_key_hash.clone(),
+        nmsp_key_hash: appliance.nmsp.current().key_hash.clone(),
         state_file_faults: crate::db::faults::snapshot(),
     })
 }

@@ -21,10 +21,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::connector::controller_session::{ControllerSession, SessionError, SessionTiming};
 use crate::connector::controllers::{self, Controller};
+use crate::connector::nmsp_identity::NmspIdentityCell;
 use crate::connector::stats::{ChannelStats, LinkStatus};
 use crate::db::Db;
 use crate::nmsp::queue::EventQueue;
-use crate::tls::identity::Identity;
 
 /// How often the state file is re-read for changes made elsewhere.
 const POLL: Duration = Duration::from_secs(2);
@@ -38,7 +38,10 @@ struct Running {
 struct Inner {
     source: Option<std::net::IpAddr>,
     db: Db,
-    identity: Arc<Identity>,
+    identity: Arc<NmspIdentityCell>,
+    /// The key hash running sessions were started with; a re-key restarts
+    /// them all.
+    started_with: Mutex<String>,
     timing: SessionTiming,
     stats: Arc<ChannelStats>,
     events: EventQueue,
@@ -59,7 +62,7 @@ impl Supervisor {
     pub fn start(
         source: Option<std::net::IpAddr>,
         db: Db,
-        identity: Arc<Identity>,
+        identity: Arc<NmspIdentityCell>,
         timing: SessionTiming,
         stats: Arc<ChannelStats>,
         events: EventQueue,
@@ -69,6 +72,7 @@ impl Supervisor {
             inner: Arc::new(Inner {
                 source,
                 db,
+                started_with: Mutex::new(identity.current().key_hash.clone()),
                 identity,
                 timing,
                 stats,
@@ -117,6 +121,7 @@ impl Supervisor {
 
     async fn reconcile_loop(self) {
         loop {
+            self.follow_rekey().await;
             match self.inner.db.call(|c| controllers::list(c)).await {
                 Ok(list) => self.reconcile(list),
                 Err(e) => tracing::warn!(error = %e, "cannot read controllers"),
@@ -129,6 +134,27 @@ impl Supervisor {
         }
         for (_, r) in self.running().drain() {
             r.cancel.cancel();
+        }
+    }
+
+    /// Restarts every session when the NMSP key changed (here or, seen in
+    /// the state file, by a console command), so none keeps the old key.
+    async fn follow_rekey(&self) {
+        if let Err(e) = self.inner.identity.refresh().await {
+            tracing::warn!(error = %e, "cannot re-read the NMSP identity");
+        }
+        let now = self.inner.identity.current().key_hash.clone();
+        let mut started = self
+            .inner
+            .started_with
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if *started != now {
+            tracing::info!(key_hash = %now, "NMSP key changed: restarting every controller session");
+            for (_, r) in self.running().drain() {
+                r.cancel.cancel();
+            }
+            *started = now;
         }
     }
 
@@ -183,7 +209,7 @@ async fn supervise(inner: Arc<Inner>, controller: Controller, cancel: Cancellati
             host: controller.host.clone(),
             port: controller.port,
             pin: pin.clone(),
-            identity: inner.identity.clone(),
+            identity: Arc::new(inner.identity.current().identity.clone()),
             timing: inner.timing,
             stats: stats.clone(),
             events: inner.events.for_source(),

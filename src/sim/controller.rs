@@ -48,6 +48,8 @@ pub struct ControllerSpec {
     /// Bytes of padding added to every notification (an unknown TLV that
     /// receivers skip): to play a controller that floods large frames.
     pub pad_bytes: usize,
+    /// Accept TLS 1.2 only, as controllers without TLS 1.3 do.
+    pub tls12_only: bool,
 }
 
 /// `show nmsp status`: one row per location server address.
@@ -72,6 +74,8 @@ pub struct StatusRow {
     pub tx_by_id: BTreeMap<u8, u64>,
     /// The services this connector's last subscription was granted.
     pub services: Vec<&'static str>,
+    /// What its last TLS handshake agreed (version and cipher suite).
+    pub tls: String,
 }
 
 #[derive(Clone)]
@@ -110,8 +114,13 @@ impl SimController {
     pub async fn start(spec: ControllerSpec) -> std::io::Result<Arc<SimController>> {
         let listener = TcpListener::bind(spec.addr).await?;
         let addr = listener.local_addr()?;
+        let versions: &[&rustls::SupportedProtocolVersion] = if spec.tls12_only {
+            &[&rustls::version::TLS12]
+        } else {
+            rustls::DEFAULT_VERSIONS
+        };
         let config = rustls::ServerConfig::builder_with_provider(crypto_provider())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .map_err(std::io::Error::other)?
             .with_client_cert_verifier(spec.auth.clone())
             .with_single_cert(
@@ -318,9 +327,11 @@ impl SimController {
             Ok(Ok(tls)) => tls,
         };
         let ip = peer.ip();
+        let negotiated = crate::tls::negotiated(tls.get_ref().1);
         self.row(ip, |r| {
             r.sessions += 1;
             r.active_sessions += 1;
+            r.tls = negotiated;
         });
         // Counted down on drop: a restart drops this future mid-session.
         scopeguard::defer! {

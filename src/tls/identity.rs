@@ -4,11 +4,17 @@
 //! connector's client identity towards controllers. A controller authorises
 //! the connector by the SHA-256 of the DER SubjectPublicKeyInfo of the
 //! `nmsp` key (NMSP.md), which `key_hash` gives in hex.
+//!
+//! Keys are ECDSA P-256 or RSA-2048 (`KeyKind`): controllers and the
+//! location servers they know use RSA, so a new connector's NMSP identity
+//! is RSA; ring signs with RSA but cannot make RSA keys, so the `rsa`
+//! crate makes them and ring does the rest.
 
 use std::sync::Arc;
 
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PublicKeyData};
 use rusqlite::{Connection, OptionalExtension, params};
+use rustls::pki_types::PrivatePkcs8KeyDer;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use sha2::{Digest, Sha256};
 
@@ -31,6 +37,56 @@ impl Purpose {
     }
 }
 
+/// The kind of key behind an identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum KeyKind {
+    #[serde(rename = "rsa-2048")]
+    Rsa2048,
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
+}
+
+impl KeyKind {
+    pub const ALL: [KeyKind; 2] = [KeyKind::Rsa2048, KeyKind::EcdsaP256];
+
+    /// The name forms, the API and the console use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Rsa2048 => "rsa-2048",
+            KeyKind::EcdsaP256 => "ecdsa-p256",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            KeyKind::Rsa2048 => "RSA 2048",
+            KeyKind::EcdsaP256 => "ECDSA P-256",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyKind> {
+        KeyKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    fn generate(self) -> Result<KeyPair, IdentityError> {
+        match self {
+            KeyKind::EcdsaP256 => Ok(KeyPair::generate()?),
+            KeyKind::Rsa2048 => {
+                use rsa::pkcs8::EncodePrivateKey;
+                let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048)
+                    .map_err(|e| IdentityError::Rsa(e.to_string()))?;
+                let der = key
+                    .to_pkcs8_der()
+                    .map_err(|e| IdentityError::Rsa(e.to_string()))?;
+                Ok(KeyPair::from_pkcs8_der_and_sign_algo(
+                    &PrivatePkcs8KeyDer::from(der.as_bytes()),
+                    &rcgen::PKCS_RSA_SHA256,
+                )?)
+            }
+        }
+    }
+}
+
 /// A certificate and its private key, both PEM.
 #[derive(Clone)]
 pub struct Identity {
@@ -42,6 +98,8 @@ pub struct Identity {
 pub enum IdentityError {
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
+    #[error("RSA key generation failed: {0}")]
+    Rsa(String),
     #[error("stored TLS material is unreadable: {0}")]
     Pem(String),
     #[error("TLS configuration rejected: {0}")]
@@ -50,10 +108,26 @@ pub enum IdentityError {
     Db(#[from] DbError),
 }
 
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("Identity").finish_non_exhaustive()
+    }
+}
+
 impl Identity {
     /// Makes a new self-signed certificate on a fresh P-256 key.
     pub fn generate(common_name: &str, names: Vec<String>) -> Result<Identity, IdentityError> {
-        let key = KeyPair::generate()?;
+        Identity::generate_with(KeyKind::EcdsaP256, common_name, names)
+    }
+
+    /// Makes a new self-signed certificate on a fresh key of `kind`.
+    pub fn generate_with(
+        kind: KeyKind,
+        common_name: &str,
+        names: Vec<String>,
+    ) -> Result<Identity, IdentityError> {
+        let key = kind.generate()?;
         let mut params = CertificateParams::new(names)?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, common_name);
@@ -78,6 +152,16 @@ impl Identity {
     pub fn key_der(&self) -> Result<PrivateKeyDer<'static>, IdentityError> {
         PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
             .map_err(|e| IdentityError::Pem(e.to_string()))
+    }
+
+    /// The kind of this identity's key.
+    pub fn key_kind(&self) -> Result<KeyKind, IdentityError> {
+        let key = KeyPair::from_pem(&self.key_pem)?;
+        Ok(if key.algorithm() == &rcgen::PKCS_RSA_SHA256 {
+            KeyKind::Rsa2048
+        } else {
+            KeyKind::EcdsaP256
+        })
     }
 
     /// SHA-256 (hex) over the DER SubjectPublicKeyInfo of this identity's key.
@@ -118,17 +202,19 @@ pub fn spki_sha256_hex(spki_der: &[u8]) -> String {
     hex::encode(Sha256::digest(spki_der))
 }
 
-/// Loads the identity for `purpose`, generating and storing it on first use.
+/// Loads the identity for `purpose`, generating (on a key of `kind`) and
+/// storing it on first use.
 pub fn load_or_create(
     conn: &Connection,
     purpose: Purpose,
+    kind: KeyKind,
     common_name: &str,
     names: Vec<String>,
 ) -> Result<Identity, IdentityError> {
     if let Some(found) = load(conn, purpose)? {
         return Ok(found);
     }
-    let made = Identity::generate(common_name, names)?;
+    let made = Identity::generate_with(kind, common_name, names)?;
     // INSERT OR IGNORE + re-read: if a console command raced us to it, its
     // identity wins and both processes agree.
     conn.execute(
@@ -138,6 +224,17 @@ pub fn load_or_create(
     )
     .map_err(DbError::from)?;
     load(conn, purpose)?.ok_or_else(|| IdentityError::Pem("identity vanished".into()))
+}
+
+/// Replaces the identity for `purpose` (an explicit re-key).
+pub fn replace(conn: &Connection, purpose: Purpose, with: &Identity) -> Result<(), IdentityError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO tls_identity (purpose, cert_pem, key_pem, created_at)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![purpose.key(), with.cert_pem, with.key_pem, now_unix()],
+    )
+    .map_err(DbError::from)?;
+    Ok(())
 }
 
 pub fn load(conn: &Connection, purpose: Purpose) -> Result<Option<Identity>, IdentityError> {
@@ -166,6 +263,20 @@ mod tests {
         let hash = id.key_hash().unwrap();
         assert_eq!(hash.len(), 64);
         assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn an_rsa_identity_signs_in_rustls_and_says_what_it_is() {
+        let id =
+            Identity::generate_with(KeyKind::Rsa2048, "test", vec!["localhost".into()]).unwrap();
+        assert_eq!(id.key_kind().unwrap(), KeyKind::Rsa2048);
+        assert!(id.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        id.server_config().unwrap();
+        let ec = Identity::generate("test", vec!["localhost".into()]).unwrap();
+        assert_eq!(ec.key_kind().unwrap(), KeyKind::EcdsaP256);
+        // Both hashes cover the RSA SubjectPublicKeyInfo (~294 bytes).
+        assert_eq!(id.key_hash().unwrap().len(), 64);
+        assert_eq!(id.key_hash_sha1().unwrap().len(), 40);
     }
 
     #[test]

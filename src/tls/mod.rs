@@ -8,3 +8,17 @@
 pub mod client_auth;
 pub mod identity;
 pub mod pin;
+
+/// The protocol version and cipher suite of a finished handshake, named as
+/// rustls (and the IANA registry) names them.
+pub fn negotiated(c: &rustls::CommonState) -> String {
+    let version = c
+        .protocol_version()
+        .map(|v| format!("{v:?}"))
+        .unwrap_or_default();
+    let suite = c
+        .negotiated_cipher_suite()
+        .map(|s| format!("{:?}", s.suite()))
+        .unwrap_or_default();
+    format!("{version} {suite}")
+}

@@ -82,7 +82,7 @@ impl TestAppliance {
 
     /// The connector's NMSP key hash, for controllers' auth lists.
     pub fn key_hash(&self) -> String {
-        self.service.appliance.nmsp_key_hash.clone()
+        self.service.appliance.nmsp.current().key_hash.clone()
     }
 
     pub async fn stop(self) {
@@ -129,6 +129,7 @@ pub fn sim_spec(
         index,
         echo_timeout: std::time::Duration::from_secs(5),
         pad_bytes: 0,
+        tls12_only: false,
     }
 }
 

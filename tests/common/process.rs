@@ -467,3 +467,21 @@ impl ConnectorProc {
         }
     }
 }
+
+/// Runs a console command of the connector binary on `dir`: did it
+/// succeed, and what it printed (stdout then stderr).
+pub fn console(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spaces-connector"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("SPACES_CONNECTOR_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}

@@ -8,16 +8,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
 use crate::connector::access_points::{self, AccessPoint};
+use crate::connector::appliance::IdentityView;
 use crate::connector::cloud_link::config_sync;
 use crate::connector::controllers::{self, Controller, ControllerInput};
+use crate::connector::nmsp_identity::RekeyInput;
 use crate::connector::stored_token;
 use crate::contract::access_point::AccessPointInput;
-use crate::contract::controller::ControllerKind;
 use crate::portal::error::{ApiError, WebError};
 use crate::portal::guard::ApiCaller;
 
@@ -25,6 +26,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/status", get(status))
         .route("/identity", get(identity))
+        .route("/identity/rekey", post(rekey))
         .route("/controllers", get(list_controllers).post(add_controller))
         .route("/controllers/{id}", delete(remove_controller))
         .route("/controllers/{id}/accept-cert", post(accept_cert))
@@ -70,28 +72,19 @@ async fn status(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value>
     Ok(Json(v))
 }
 
-#[derive(Serialize)]
-struct IdentityView {
-    mac: String,
-    key_hash: String,
-    key_hash_sha1: String,
-    aireos_command: String,
-    catalyst_command: String,
-    certificate_pem: String,
+async fn identity(State(state): State<AppState>, _: ApiCaller) -> ApiResult<IdentityView> {
+    Ok(Json(state.appliance.identity_view()))
 }
 
-async fn identity(State(state): State<AppState>, _: ApiCaller) -> ApiResult<IdentityView> {
-    let a = &state.appliance;
-    // Looked up once: the commands name the very MAC shown.
-    let mac = a.nmsp_mac_label();
-    Ok(Json(IdentityView {
-        key_hash: a.nmsp_key_hash.clone(),
-        key_hash_sha1: a.nmsp_key_hash_sha1.clone(),
-        aireos_command: a.auth_command(ControllerKind::Aireos, &mac),
-        catalyst_command: a.auth_command(ControllerKind::Catalyst9800, &mac),
-        mac,
-        certificate_pem: a.nmsp_identity.cert_pem.clone(),
-    }))
+/// `{"key_type": "rsa-2048" | "ecdsa-p256", "confirm": true}`: a new NMSP
+/// key; every controller must then authorise it.
+async fn rekey(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    ApiJson(input): ApiJson<RekeyInput>,
+) -> ApiResult<IdentityView> {
+    state.rekey(input).await?;
+    Ok(Json(state.appliance.identity_view()))
 }
 
 async fn list_controllers(

@@ -42,6 +42,33 @@ impl AppState {
         self.cloud.outbox_changed();
     }
 
+    /// Replaces the NMSP key (an admin's explicit request); every session
+    /// restarts with the new key.
+    pub async fn rekey(
+        &self,
+        input: crate::connector::nmsp_identity::RekeyInput,
+    ) -> Result<(), crate::portal::error::WebError> {
+        use crate::connector::nmsp_identity::RekeyError;
+        use crate::portal::error::WebError;
+        let cell = self.appliance.nmsp.clone();
+        let made = tokio::task::spawn_blocking(move || cell.rekey(&input))
+            .await
+            .map_err(WebError::internal)?;
+        match made {
+            Ok(made) => {
+                tracing::warn!(key_type = made.kind.as_str(), key_hash = %made.key_hash,
+                    "NMSP key replaced: every controller must authorise the new key hash");
+                self.supervisor.poke();
+                Ok(())
+            }
+            Err(RekeyError::Invalid(fields)) => Err(WebError::Invalid {
+                message: fields.summary(),
+                fields,
+            }),
+            Err(RekeyError::Identity(e)) => Err(WebError::internal(e)),
+        }
+    }
+
     /// Runs the pre-flight check of controller `id` (None: no such
     /// controller), offering the command for its type as the fix.
     pub async fn check_controller(

@@ -9,15 +9,18 @@ use axum::{Form, Router};
 use http::StatusCode;
 use serde::Deserialize;
 
+use crate::connector::appliance::IdentityView;
 use crate::connector::cloud_link::config_sync;
 use crate::connector::controllers::{
     self, Controller, ControllerError, ControllerInput, ControllerKind, FieldErrors,
 };
+use crate::connector::nmsp_identity::RekeyInput;
 use crate::connector::stats::LinkSnapshot;
 use crate::connector::web::AppState;
 use crate::portal::error::WebError;
 use crate::portal::guard::CurrentSession;
 use crate::portal::layout::{CsrfForm, Layout, NoticeQuery, render};
+use crate::tls::identity::KeyKind;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -28,15 +31,7 @@ pub fn routes() -> Router<AppState> {
             axum::routing::post(accept_cert),
         )
         .route("/controllers/{id}/check", axum::routing::post(check))
-}
-
-/// The NMSP identity panel's contents.
-pub struct IdentityPanel {
-    pub mac: String,
-    pub key_hash: String,
-    pub key_hash_sha1: String,
-    pub aireos: String,
-    pub catalyst: String,
+        .route("/identity/rekey", axum::routing::post(rekey))
 }
 
 #[derive(Template)]
@@ -49,7 +44,10 @@ struct ControllersPage {
     input: ControllerInput,
     errors: FieldErrors,
     kinds: [ControllerKind; 2],
-    identity: IdentityPanel,
+    identity: IdentityView,
+    key_kinds: [KeyKind; 2],
+    rekey: RekeyInput,
+    rekey_errors: FieldErrors,
 }
 
 #[derive(Template)]
@@ -69,8 +67,6 @@ struct AddForm {
 
 fn page(state: &AppState, csrf: String, controllers: Vec<Controller>) -> ControllersPage {
     let a = &state.appliance;
-    // Looked up once: the commands name the very MAC shown.
-    let mac = a.nmsp_mac_label();
     let names: Vec<(i64, String, String)> = controllers.iter().map(Controller::link_name).collect();
     let status = state
         .controller_stats
@@ -89,13 +85,10 @@ fn page(state: &AppState, csrf: String, controllers: Vec<Controller>) -> Control
         },
         errors: FieldErrors::default(),
         kinds: ControllerKind::ALL,
-        identity: IdentityPanel {
-            mac: mac.clone(),
-            key_hash: a.nmsp_key_hash.clone(),
-            key_hash_sha1: a.nmsp_key_hash_sha1.clone(),
-            aireos: a.auth_command(ControllerKind::Aireos, &mac),
-            catalyst: a.auth_command(ControllerKind::Catalyst9800, &mac),
-        },
+        identity: a.identity_view(),
+        key_kinds: KeyKind::ALL,
+        rekey: RekeyInput::default(),
+        rekey_errors: FieldErrors::default(),
     }
 }
 
@@ -197,6 +190,40 @@ async fn accept_cert(
     tracing::info!(controller = %c.name, "new controller certificate accepted");
     state.supervisor.restart(id);
     Ok(Redirect::to("/controllers?notice=cert-accepted").into_response())
+}
+
+#[derive(Deserialize)]
+struct RekeyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    key_type: String,
+    /// A ticked checkbox sends `yes`; an unticked one sends nothing.
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// The admin asks for a new NMSP key.
+async fn rekey(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Form(form): Form<RekeyForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let input = RekeyInput {
+        key_type: form.key_type,
+        confirm: form.confirm.is_some(),
+    };
+    match state.rekey(input.clone()).await {
+        Ok(()) => Ok(Redirect::to("/controllers?notice=rekeyed#identity").into_response()),
+        Err(WebError::Invalid { fields, .. }) => {
+            let mut p = page(&state, session.0.csrf_token, all(&state).await?);
+            p.rekey = input;
+            p.rekey_errors = fields;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&p)?).into_response())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[derive(Template)]

@@ -37,6 +37,10 @@ pub const NOTICES: &[(&str, &str)] = &[
     ("controller-added", "Controller added."),
     ("controller-removed", "Controller removed."),
     (
+        "rekeyed",
+        "New NMSP key made. Every controller must now authorise the new key hash below; until then they refuse this connector.",
+    ),
+    (
         "ap-added",
         "Access point allowed on every connector of the group.",
     ),
