@@ -78,6 +78,26 @@ async fn serve_prints_setup_url_and_console_shares_the_state_file() {
     assert!(out.contains("admin password:  set"), "{out}");
     assert!(out.contains("config auth-list add sha256-lbs-ssc"), "{out}");
 
+    // The cloud proxy at the console: refused field by field, then set,
+    // shown without its password, and cleared.
+    let (ok, out) = console(dir.path(), &["proxy", "set", "--url", "ftp://proxy:21"]);
+    assert!(!ok && out.contains("url:"), "{out}");
+    let set = [
+        "proxy",
+        "set",
+        "--url",
+        "http://10.0.0.1:3128",
+        "--username",
+        "svc",
+    ];
+    let (ok, out) = console(dir.path(), &set);
+    assert!(
+        ok && out.contains("http://10.0.0.1:3128") && out.contains("svc (no password)"),
+        "{out}"
+    );
+    let (ok, out) = console(dir.path(), &["proxy", "clear"]);
+    assert!(ok && out.contains("connects directly"), "{out}");
+
     let (ok, out) = console(dir.path(), &["controller", "remove", "WLC 1"]);
     assert!(ok, "{out}");
 

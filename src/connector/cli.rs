@@ -41,6 +41,9 @@ pub enum Command {
     /// Show the NMSP identity controllers authorise, or replace its key.
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// Show or set the HTTP(S) proxy the cloud link goes through.
+    #[command(subcommand)]
+    Proxy(ProxyCommand),
     /// List, allow or remove access points on the AP Channel.
     #[command(subcommand)]
     Ap(ApCommand),
@@ -158,6 +161,31 @@ pub enum TokenCommand {
     /// Check and store a token (replaces any stored one).
     Set { token: String },
     /// Remove the stored token.
+    Clear,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProxyCommand {
+    /// The proxy in use (never its password).
+    Show,
+    /// Set the proxy; a running service reconnects through it within
+    /// seconds.
+    Set {
+        /// e.g. http://proxy.example.com:3128
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value = "")]
+        username: String,
+        /// Read the password from the first line of standard input (kept
+        /// off the command line and out of the shell history).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Reached directly: hosts, .domains, addresses or networks, comma
+        /// separated.
+        #[arg(long, default_value = "")]
+        no_proxy: String,
+    },
+    /// Go direct: remove the proxy and its credentials.
     Clear,
 }
 

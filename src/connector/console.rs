@@ -6,7 +6,9 @@ use std::io::Write;
 
 use crate::connector::access_points::{self, AccessPointError};
 use crate::connector::appliance::Appliance;
-use crate::connector::cli::{ApCommand, ControllerCommand, IdentityCommand, TokenCommand};
+use crate::connector::cli::{
+    ApCommand, ControllerCommand, IdentityCommand, ProxyCommand, TokenCommand,
+};
 use crate::connector::cloud_link::config_sync;
 use crate::connector::cloud_link::enroll::{self, EnrollError, Enrolled};
 use crate::connector::controllers::{self, ControllerError, ControllerInput};
@@ -320,6 +322,59 @@ pub fn identity(
     writeln!(out, "Catalyst 9800, in configuration mode:")?;
     for line in v.catalyst_command.lines() {
         writeln!(out, "  {line}")?;
+    }
+    Ok(())
+}
+
+pub fn proxy(a: &Appliance, cmd: ProxyCommand, out: &mut impl Write) -> Result<(), ConsoleError> {
+    use crate::connector::proxy::{self, ProxyError, ProxyInput};
+    let input = match cmd {
+        ProxyCommand::Show => None,
+        ProxyCommand::Clear => Some(ProxyInput::default()),
+        ProxyCommand::Set {
+            url,
+            username,
+            password_stdin,
+            no_proxy,
+        } => {
+            let mut password = String::new();
+            if password_stdin {
+                std::io::stdin().read_line(&mut password)?;
+            }
+            Some(ProxyInput {
+                url,
+                username,
+                password: password.trim_end_matches(['\r', '\n']).to_string(),
+                no_proxy,
+            })
+        }
+    };
+    let shown = match input {
+        None => a.db.call_blocking(|c| proxy::get(c))?,
+        Some(input) => {
+            a.db.call_blocking(|c| proxy::set(c, &input))
+                .map_err(|e| match e {
+                    ProxyError::Invalid(f) => ConsoleError::Refused(f.summary()),
+                    ProxyError::Db(d) => d.into(),
+                })?
+        }
+    }
+    .view();
+    if shown.url.is_empty() {
+        writeln!(out, "proxy:     none (the cloud link connects directly)")?;
+        return Ok(());
+    }
+    writeln!(out, "proxy:     {}", shown.url)?;
+    if !shown.username.is_empty() {
+        let pw = if shown.password_set {
+            "password set"
+        } else {
+            "no password"
+        };
+        writeln!(out, "user:      {} ({pw})", shown.username)?;
+    }
+    if !shown.no_proxy.is_empty() {
+        writeln!(out, "direct to: {}", shown.no_proxy)?;
     }
     Ok(())
 }

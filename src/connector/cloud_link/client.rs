@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::connector::proxy::{self, ProxySettings};
 use crate::contract::cloud_api::{
     AccessPointConfig, ApiErrorBody, BatchAck, ControllerConfig, GroupConfig, Heartbeat,
     HeartbeatAck, RegisterRequest, RegisterResponse, path,
@@ -45,12 +46,19 @@ impl ClientError {
 #[derive(Clone)]
 pub struct CloudClient {
     http: reqwest::Client,
+    /// Failures through it are named as the proxy's.
+    proxy: ProxySettings,
     base: String,
     credential: Option<String>,
 }
 
 impl CloudClient {
-    pub fn new(token: &Token, source: Option<IpAddr>) -> Result<CloudClient, ClientError> {
+    /// A client of the cloud named in `token`, through `proxy` if set.
+    pub fn new(
+        token: &Token,
+        source: Option<IpAddr>,
+        proxy: &ProxySettings,
+    ) -> Result<CloudClient, ClientError> {
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(PinnedKey::client_config(&token.claims.cloud_pin))
             .connect_timeout(Duration::from_secs(5))
@@ -59,11 +67,13 @@ impl CloudClient {
         if let Some(ip) = source {
             builder = builder.local_address(ip);
         }
-        let http = builder
+        let http = proxy
+            .apply(builder)
             .build()
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         Ok(CloudClient {
             http,
+            proxy: proxy.clone(),
             base: token.claims.cloud_url.trim_end_matches('/').to_string(),
             credential: None,
         })
@@ -86,7 +96,7 @@ impl CloudClient {
         &self,
         rb: reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
-        let resp = rb.send().await.map_err(classify)?;
+        let resp = rb.send().await.map_err(|e| classify(e, &self.proxy))?;
         let status = resp.status();
         if status.is_success() {
             return resp
@@ -180,9 +190,9 @@ impl CloudClient {
 }
 
 /// Transport failures: a pin mismatch (our verifier's refusal, wherever
-/// in the chain of causes it surfaces) is named as such; the rest mean the
-/// cloud is away.
-fn classify(e: reqwest::Error) -> ClientError {
+/// in the chain of causes it surfaces) is named as such, as is a proxy
+/// that refused or could not be reached; the rest mean the cloud is away.
+fn classify(e: reqwest::Error, via: &ProxySettings) -> ClientError {
     let mut text = e.to_string();
     let mut s = std::error::Error::source(&e);
     while let Some(inner) = s {
@@ -191,6 +201,8 @@ fn classify(e: reqwest::Error) -> ClientError {
     }
     if text.contains(crate::tls::pin::PIN_MISMATCH) {
         ClientError::WrongKey(text)
+    } else if let Some(named) = proxy::name_failure(via, &text) {
+        ClientError::Unreachable(named)
     } else {
         ClientError::Unreachable(text)
     }

@@ -69,8 +69,9 @@ pub async fn enroll(
 ) -> Result<Enrolled, EnrollError> {
     let token = Token::parse(input)?;
     token.check_expiry(crate::clock::now_unix())?;
-    let client =
-        CloudClient::new(&token, source).map_err(|e| EnrollError::Refused(e.to_string()))?;
+    let proxy = db.call(|c| crate::connector::proxy::get(c)).await?;
+    let client = CloudClient::new(&token, source, &proxy)
+        .map_err(|e| EnrollError::Refused(e.to_string()))?;
     let answer = tokio::time::timeout(REGISTER_TIMEOUT, client.register(&who.request(&token)))
         .await
         .unwrap_or_else(|_| Err(ClientError::Unreachable("no answer within 10 s".into())));

@@ -9,6 +9,7 @@ pub mod enroll;
 pub mod spool;
 pub mod uplink;
 
+use crate::connector::proxy::{self, ProxySettings};
 use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -68,6 +69,8 @@ pub struct LinkView {
     pub status_label: &'static str,
     pub status_css: &'static str,
     pub last_error: Option<String>,
+    /// The HTTP proxy the link goes through, if one is set.
+    pub proxy: Option<String>,
     pub last_sync: Option<i64>,
     pub peers: Vec<PeerState>,
     pub group_compatible: bool,
@@ -170,19 +173,28 @@ impl CloudLink {
         Ok(removed)
     }
 
+    /// The proxy setting changed here: reconnect through the new one now.
+    pub fn proxy_changed(&self) {
+        self.epoch.send_modify(|e| *e += 1);
+    }
+
     /// A local controller change was queued for the cloud.
     pub fn outbox_changed(&self) {
         self.outbox.notify_one();
     }
 
     pub async fn view(&self) -> Result<LinkView, DbError> {
-        let spool = self.db.call(|c| spool::totals(c)).await?;
+        let (spool, proxy) = self
+            .db
+            .call(|c| Ok::<_, DbError>((spool::totals(c)?, proxy::get(c)?)))
+            .await?;
         let s = self.lock().clone();
         Ok(LinkView {
             status: s.status,
             status_label: s.status.label(),
             status_css: s.status.css(),
             last_error: s.last_error,
+            proxy: proxy.is_set().then_some(proxy.url),
             last_sync: s.last_sync,
             peers: s.peers,
             group_compatible: s.group_compatible,
@@ -266,7 +278,12 @@ impl CloudLink {
 
     /// Registers if needed, then keeps the session up until it fails.
     async fn connect(&self, cfg: LinkConfig) -> Result<(), ClientError> {
-        let client = CloudClient::new(&cfg.token, self.settings.source)?;
+        let proxy = self
+            .db
+            .call(|c| proxy::get(c))
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let client = CloudClient::new(&cfg.token, self.settings.source, &proxy)?;
         let credential = match cfg.credential {
             Some(c) => c,
             None => {
@@ -283,6 +300,7 @@ impl CloudLink {
         let client = client.with_credential(&credential);
         let result = tokio::select! {
             r = self.config_loop(&client) => r,
+            r = self.proxy_watch(&proxy) => r,
             r = self.heartbeat_loop(&client, &cfg.token.raw) => r,
             r = self.sender_loop(&client) => r,
         };
@@ -297,6 +315,24 @@ impl CloudLink {
                 .await;
         }
         result
+    }
+
+    /// Ends the session when the stored proxy setting differs from the one
+    /// it runs through (changed by the console, in another process), so
+    /// the link reconnects through the new one.
+    async fn proxy_watch(&self, running: &ProxySettings) -> Result<(), ClientError> {
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            if self
+                .db
+                .call(|c| proxy::get(c))
+                .await
+                .is_ok_and(|p| p != *running)
+            {
+                tracing::info!("cloud proxy setting changed: reconnecting");
+                return Ok(());
+            }
+        }
     }
 
     async fn config_loop(&self, client: &CloudClient) -> Result<(), ClientError> {

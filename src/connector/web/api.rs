@@ -38,13 +38,14 @@ pub fn routes() -> Router<AppState> {
         .route("/access-points/{hash}", delete(remove_access_point))
         .route("/stats", get(stats))
         .route("/token", get(get_token).put(set_token).delete(clear_token))
+        .nest("/settings", super::api_settings::routes())
         .fallback(|| async { ApiError(WebError::NotFound) })
 }
 
-type ApiResult<T> = Result<Json<T>, ApiError>;
+pub(super) type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// `Json` whose rejections use the API's error shape.
-struct ApiJson<T>(T);
+pub(super) struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;

@@ -3,6 +3,7 @@
 //! in the shared portal layers.
 
 mod api;
+mod api_settings;
 mod errors;
 pub mod pages;
 
@@ -67,6 +68,31 @@ impl AppState {
             }),
             Err(RekeyError::Identity(e)) => Err(WebError::internal(e)),
         }
+    }
+
+    /// Checks and stores the cloud proxy setting; the link reconnects
+    /// through it at once.
+    pub async fn set_proxy(
+        &self,
+        input: crate::connector::proxy::ProxyInput,
+    ) -> Result<crate::connector::proxy::ProxyView, crate::portal::error::WebError> {
+        use crate::connector::proxy::{self, ProxyError};
+        use crate::portal::error::WebError;
+        let stored = self
+            .appliance
+            .db
+            .call(move |c| proxy::set(c, &input))
+            .await
+            .map_err(|e| match e {
+                ProxyError::Invalid(fields) => WebError::Invalid {
+                    message: fields.summary(),
+                    fields,
+                },
+                ProxyError::Db(e) => e.into(),
+            })?;
+        tracing::info!(proxy = %stored.url, "cloud proxy set");
+        self.cloud.proxy_changed();
+        Ok(stored.view())
     }
 
     /// Runs the pre-flight check of controller `id` (None: no such

@@ -37,6 +37,10 @@ pub const NOTICES: &[(&str, &str)] = &[
     ("controller-added", "Controller added."),
     ("controller-removed", "Controller removed."),
     (
+        "proxy-saved",
+        "Proxy setting saved; the cloud link reconnects through it now (see the dashboard).",
+    ),
+    (
         "rekeyed",
         "New NMSP key made. Every controller must now authorise the new key hash below; until then they refuse this connector.",
     ),

@@ -8,8 +8,11 @@ use axum::{Form, Router};
 use http::StatusCode;
 use serde::Deserialize;
 
+use crate::connector::proxy::{self, ProxyInput, ProxyView};
 use crate::connector::status::ApplianceStatus;
 use crate::connector::web::AppState;
+use crate::db::DbError;
+use crate::fields::FieldErrors;
 use crate::portal::auth::api_tokens::{self, ApiToken};
 use crate::portal::error::WebError;
 use crate::portal::guard::CurrentSession;
@@ -19,6 +22,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/system", axum::routing::get(show))
         .route("/system/api-tokens", post(create_token))
+        .route("/system/proxy", post(save_proxy))
         .route("/system/api-tokens/{id}/revoke", post(revoke_token))
 }
 
@@ -32,6 +36,8 @@ struct SystemPage {
     /// A token just created: shown this once.
     new_token: Option<String>,
     name_error: Option<String>,
+    proxy: ProxyView,
+    proxy_errors: FieldErrors,
 }
 
 #[derive(Deserialize)]
@@ -46,7 +52,11 @@ struct NewTokenForm {
 
 async fn page(state: &AppState, csrf: String) -> Result<SystemPage, WebError> {
     let status = state.appliance.status().await?;
-    let tokens = state.appliance.db.call(|c| api_tokens::list(c)).await?;
+    let (tokens, stored_proxy) = state
+        .appliance
+        .db
+        .call(|c| Ok::<_, DbError>((api_tokens::list(c)?, proxy::get(c)?)))
+        .await?;
     Ok(SystemPage {
         layout: Layout::new(state, "System", "system", csrf),
         status,
@@ -54,6 +64,8 @@ async fn page(state: &AppState, csrf: String) -> Result<SystemPage, WebError> {
         tokens,
         new_token: None,
         name_error: None,
+        proxy: stored_proxy.view(),
+        proxy_errors: FieldErrors::default(),
     })
 }
 
@@ -107,4 +119,34 @@ async fn revoke_token(
         return Err(WebError::NotFound);
     }
     Ok(Redirect::to("/system?notice=api-token-revoked").into_response())
+}
+
+#[derive(Deserialize)]
+struct ProxyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    input: ProxyInput,
+}
+
+async fn save_proxy(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Form(form): Form<ProxyForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let typed = form.input.clone();
+    match state.set_proxy(form.input).await {
+        Ok(_) => Ok(Redirect::to("/system?notice=proxy-saved#proxy").into_response()),
+        Err(WebError::Invalid { fields, .. }) => {
+            let mut p = page(&state, session.0.csrf_token).await?;
+            // What was typed, never the password.
+            p.proxy.url = typed.url;
+            p.proxy.username = typed.username;
+            p.proxy.no_proxy = typed.no_proxy;
+            p.proxy_errors = fields;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&p)?).into_response())
+        }
+        Err(e) => Err(e),
+    }
 }
