@@ -327,3 +327,27 @@ async fn the_rekey_form_wants_confirmation_then_replaces_the_key() {
     assert!(html.contains("id=\"key-type\">ECDSA P-256<"));
     app.stop().await;
 }
+
+/// The dashboard and the API say whether the clock is synchronised, as
+/// the time service (timedatectl) tells it, and the dashboard warns
+/// whenever it is not known to be: here, usually, no time service answers.
+#[tokio::test]
+async fn the_dashboard_says_whether_the_clock_is_synchronised() {
+    let c = ReadyAppliance::start("127.0.0.118").await;
+    let clock = c.status().await["clock"].clone();
+    let detail = clock["detail"].as_str().unwrap();
+    assert!(!detail.is_empty(), "{clock}");
+    let dash = c.page("/").await;
+    let synchronised = clock["synchronised"] == true;
+    assert_eq!(
+        dash.contains("id=\"clock-warning\""),
+        !synchronised,
+        "warned unless synchronised: {clock}"
+    );
+    assert!(dash.contains("id=\"clock-sync\""));
+    if !synchronised {
+        assert!(dash.contains(detail), "the reason is shown: {detail}");
+    }
+    println!("clock here: {clock}");
+    c.app.stop().await;
+}

@@ -128,6 +128,7 @@ impl Service {
             throttle: Arc::new(LoginThrottle::default()),
             sessions: policy,
             assets: Arc::new(Assets::locate(args.static_dir.as_deref())),
+            clock: Arc::default(),
         };
         let web =
             WebServer::start_appliance(state, args.listen, args.redirect_listen, shutdown.clone())?;

@@ -70,6 +70,7 @@ async fn status(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value>
     let link = state.cloud.view().await.map_err(WebError::from)?;
     let mut v = serde_json::to_value(status).unwrap_or_default();
     v["cloud_link"] = serde_json::to_value(link).unwrap_or_default();
+    v["clock"] = serde_json::to_value(state.clock.now().await).unwrap_or_default();
     Ok(Json(v))
 }
 

@@ -33,6 +33,8 @@ pub struct AppState {
     pub throttle: Arc<LoginThrottle>,
     pub sessions: SessionPolicy,
     pub assets: Arc<Assets>,
+    /// Whether the clock is synchronised, asked of the time service.
+    pub clock: Arc<crate::connector::clock_sync::ClockWatch>,
 }
 
 impl AppState {

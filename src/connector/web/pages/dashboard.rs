@@ -6,6 +6,7 @@ use axum::extract::{Query, State};
 use axum::response::Html;
 use axum::routing::get;
 
+use crate::connector::clock_sync::ClockSync;
 use crate::connector::cloud_link::LinkView;
 use crate::connector::stats::ChannelTotals;
 use crate::connector::status::ApplianceStatus;
@@ -26,6 +27,7 @@ struct DashboardPage {
     controller_channel: ChannelTotals,
     ap_channel: ChannelTotals,
     link: LinkView,
+    clock: ClockSync,
 }
 
 async fn dashboard(
@@ -36,7 +38,9 @@ async fn dashboard(
     let status = state.appliance.status().await?;
     let controller_channel = state.controller_channel().await.totals;
     let link = state.cloud.view().await?;
+    let clock = state.clock.now().await;
     render(&DashboardPage {
+        clock,
         ap_channel: state.ap_channel.snapshot().totals,
         link,
         controller_channel,
