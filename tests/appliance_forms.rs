@@ -351,3 +351,58 @@ async fn the_dashboard_says_whether_the_clock_is_synchronised() {
     println!("clock here: {clock}");
     c.app.stop().await;
 }
+
+/// The System page's certificate and proxy forms: refused beside the
+/// field, then a signing request shown on the page to copy; a pasted
+/// chain that is not PEM is refused and shown again.
+#[tokio::test]
+async fn the_system_page_makes_a_signing_request_and_checks_what_is_pasted() {
+    let (_dir, app, c) = fresh("127.0.0.120").await;
+    set_up(&c, &app).await;
+    let url = app.at("/system");
+    let r = submit(
+        &c,
+        &url,
+        &app.at("/system/certificate/request"),
+        &[("common_name", "no spaces allowed")],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("id=\"common_name-error\""));
+    let r = submit(
+        &c,
+        &url,
+        &app.at("/system/certificate/request"),
+        &[
+            ("common_name", "connector.example.test"),
+            ("names", "10.0.0.5"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let html = page(&c, &url).await;
+    assert!(
+        html.contains("<pre class=\"wrap\" id=\"csr\">-----BEGIN CERTIFICATE REQUEST-----"),
+        "{html}"
+    );
+    let r = submit(
+        &c,
+        &url,
+        &app.at("/system/certificate"),
+        &[("chain_pem", "not pem")],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"chain_pem-error\"") && html.contains(">not pem</textarea>"));
+    let r = submit(
+        &c,
+        &url,
+        &app.at("/system/proxy"),
+        &[("url", "http://proxy.example.com:3128/x")],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("id=\"url-error\""));
+    app.stop().await;
+}

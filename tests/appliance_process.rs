@@ -98,6 +98,21 @@ async fn serve_prints_setup_url_and_console_shares_the_state_file() {
     let (ok, out) = console(dir.path(), &["proxy", "clear"]);
     assert!(ok && out.contains("connects directly"), "{out}");
 
+    // The admin UI certificate at the console.
+    let (ok, out) = console(dir.path(), &["web-cert", "show"]);
+    assert!(ok && out.contains("(self-signed)"), "{out}");
+    let (ok, out) = console(
+        dir.path(),
+        &["web-cert", "request", "--common-name", "conn.example.test"],
+    );
+    assert!(ok && out.contains("BEGIN CERTIFICATE REQUEST"), "{out}");
+    let missing = dir.path().join("missing.pem");
+    let (ok, out) = console(
+        dir.path(),
+        &["web-cert", "install", "--chain", missing.to_str().unwrap()],
+    );
+    assert!(!ok && out.contains("cannot read"), "{out}");
+
     let (ok, out) = console(dir.path(), &["controller", "remove", "WLC 1"]);
     assert!(ok, "{out}");
 

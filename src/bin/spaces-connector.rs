@@ -138,6 +138,7 @@ fn run_console(data_dir: &std::path::Path, command: Command) -> anyhow::Result<(
         Command::Ap(cmd) => console::ap(&appliance, cmd, &mut out)?,
         Command::Identity(cmd) => console::identity(&appliance, cmd, &mut out)?,
         Command::Proxy(cmd) => console::proxy(&appliance, cmd, &mut out)?,
+        Command::WebCert(cmd) => console::web_cert(&appliance, cmd, &mut out)?,
         Command::ResetAdmin => console::reset_admin(&appliance, &mut out)?,
         Command::Serve(_) | Command::Manual => unreachable!("handled by main"),
     }

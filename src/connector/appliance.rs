@@ -9,10 +9,11 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::connector::nmsp_identity::NmspIdentityCell;
 use crate::connector::schema;
+use crate::connector::web_cert::WebCertCell;
 use crate::contract::controller::ControllerKind;
 use crate::db::{Db, DbError};
 use crate::host::local_addresses;
-use crate::tls::identity::{self, Identity, IdentityError, KeyKind, Purpose};
+use crate::tls::identity::{IdentityError, KeyKind};
 
 /// Everything a request handler or console command needs.
 pub struct Appliance {
@@ -22,7 +23,8 @@ pub struct Appliance {
     /// The secret the cloud binds this instance's membership to.
     member_key: String,
     pub hostname: String,
-    pub web_identity: Identity,
+    /// The admin UI's certificate, swapped without a restart.
+    pub web_cert: Arc<WebCertCell>,
     /// The key controllers authorise; replaced only by an explicit re-key.
     pub nmsp: Arc<NmspIdentityCell>,
 }
@@ -40,7 +42,14 @@ impl Appliance {
     pub fn open(data_dir: &Path) -> Result<Appliance, ApplianceError> {
         let db = schema::open(data_dir)?;
         let hostname = gethostname::gethostname().to_string_lossy().into_owned();
-        let (instance_id, web_identity) = db.call_blocking(|conn| first_boot(conn, &hostname))?;
+        let instance_id = db.call_blocking(|conn| {
+            made_once(conn, INSTANCE_ID_KEY, || uuid::Uuid::new_v4().to_string())
+        })?;
+        let mut names = vec![hostname.clone(), "localhost".to_string()];
+        names.extend(local_addresses());
+        names.sort();
+        names.dedup();
+        let web_cert = Arc::new(WebCertCell::open(db.clone(), &hostname, names)?);
         let member_key = db.call_blocking(|conn| {
             made_once(conn, MEMBER_KEY, crate::portal::auth::random_secret)
         })?;
@@ -51,7 +60,7 @@ impl Appliance {
             instance_id,
             member_key,
             hostname,
-            web_identity,
+            web_cert,
             nmsp,
         })
     }
@@ -176,17 +185,6 @@ pub fn auth_command(kind: ControllerKind, mac: &str, hash: &str) -> String {
 const INSTANCE_ID_KEY: &str = "instance_id";
 const MEMBER_KEY: &str = "member_key";
 
-fn first_boot(conn: &Connection, hostname: &str) -> Result<(String, Identity), IdentityError> {
-    let instance_id = made_once(conn, INSTANCE_ID_KEY, || uuid::Uuid::new_v4().to_string())
-        .map_err(IdentityError::Db)?;
-    let mut names = vec![hostname.to_string(), "localhost".to_string()];
-    names.extend(local_addresses());
-    names.sort();
-    names.dedup();
-    let web = identity::load_or_create(conn, Purpose::Web, KeyKind::EcdsaP256, hostname, names)?;
-    Ok((instance_id, web))
-}
-
 /// A setting made once, at first boot, and kept for good.
 fn made_once(
     conn: &Connection,
@@ -215,10 +213,13 @@ mod tests {
         let a = Appliance::open(dir.path()).unwrap();
         let b = Appliance::open(dir.path()).unwrap();
         assert_eq!(a.instance_id, b.instance_id);
-        assert_eq!(a.web_identity.cert_pem, b.web_identity.cert_pem);
+        assert_eq!(
+            a.web_cert.identity().cert_pem,
+            b.web_cert.identity().cert_pem
+        );
         let (na, nb) = (a.nmsp.current(), b.nmsp.current());
         assert_eq!(na.key_hash, nb.key_hash);
-        assert_ne!(a.web_identity.key_pem, na.identity.key_pem);
+        assert_ne!(a.web_cert.identity().key_pem, na.identity.key_pem);
         assert!(a.aireos_auth_command().ends_with(&na.key_hash));
         assert_eq!(na.key_hash_sha1, nb.key_hash_sha1);
         assert_eq!(na.key_hash_sha1.len(), 40, "SHA-1, hex");

@@ -44,6 +44,11 @@ pub enum Command {
     /// Show or set the HTTP(S) proxy the cloud link goes through.
     #[command(subcommand)]
     Proxy(ProxyCommand),
+    /// The admin UI's certificate: show it, make a signing request, install
+    /// a signed chain (or a certificate and key), or go back to
+    /// self-signed.
+    #[command(subcommand)]
+    WebCert(WebCertCommand),
     /// List, allow or remove access points on the AP Channel.
     #[command(subcommand)]
     Ap(ApCommand),
@@ -187,6 +192,33 @@ pub enum ProxyCommand {
     },
     /// Go direct: remove the proxy and its credentials.
     Clear,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebCertCommand {
+    /// The certificate in use and any signing request waiting.
+    Show,
+    /// Make a key (it never leaves the appliance) and print its signing
+    /// request (CSR) for your CA.
+    Request {
+        /// The name the admin UI is opened at.
+        #[arg(long)]
+        common_name: String,
+        /// More DNS names or IP addresses, comma separated.
+        #[arg(long, default_value = "")]
+        names: String,
+    },
+    /// Install a PEM chain (this appliance's certificate first): the
+    /// answer to the signing request, or with --key a certificate and key
+    /// made elsewhere. A running service serves it within seconds.
+    Install {
+        #[arg(long, value_name = "FILE")]
+        chain: std::path::PathBuf,
+        #[arg(long, value_name = "FILE")]
+        key: Option<std::path::PathBuf>,
+    },
+    /// Go back to a new self-signed certificate.
+    SelfSigned,
 }
 
 #[derive(Debug, Subcommand)]

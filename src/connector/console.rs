@@ -7,7 +7,7 @@ use std::io::Write;
 use crate::connector::access_points::{self, AccessPointError};
 use crate::connector::appliance::Appliance;
 use crate::connector::cli::{
-    ApCommand, ControllerCommand, IdentityCommand, ProxyCommand, TokenCommand,
+    ApCommand, ControllerCommand, IdentityCommand, ProxyCommand, TokenCommand, WebCertCommand,
 };
 use crate::connector::cloud_link::config_sync;
 use crate::connector::cloud_link::enroll::{self, EnrollError, Enrolled};
@@ -375,6 +375,78 @@ pub fn proxy(a: &Appliance, cmd: ProxyCommand, out: &mut impl Write) -> Result<(
     }
     if !shown.no_proxy.is_empty() {
         writeln!(out, "direct to: {}", shown.no_proxy)?;
+    }
+    Ok(())
+}
+
+pub fn web_cert(
+    a: &Appliance,
+    cmd: WebCertCommand,
+    out: &mut impl Write,
+) -> Result<(), ConsoleError> {
+    use crate::connector::web_cert::{CertUpload, CsrInput, WebCertError};
+    let refused = |e: WebCertError| match e {
+        WebCertError::Invalid(f) => ConsoleError::Refused(f.summary()),
+        WebCertError::Db(d) => d.into(),
+        WebCertError::Identity(e) => ConsoleError::Refused(e.to_string()),
+    };
+    let cell = &a.web_cert;
+    match cmd {
+        WebCertCommand::Show => {}
+        WebCertCommand::Request { common_name, names } => {
+            let csr = cell
+                .request(&CsrInput { common_name, names })
+                .map_err(refused)?;
+            write!(out, "{csr}")?;
+            writeln!(
+                out,
+                "have your CA sign it, then: spaces-connector web-cert install --chain FILE"
+            )?;
+            return Ok(());
+        }
+        WebCertCommand::Install { chain, key } => {
+            let read = |p: &std::path::Path| {
+                std::fs::read_to_string(p)
+                    .map_err(|e| ConsoleError::Refused(format!("cannot read {}: {e}", p.display())))
+            };
+            let upload = CertUpload {
+                chain_pem: read(&chain)?,
+                key_pem: key.as_deref().map(read).transpose()?.unwrap_or_default(),
+            };
+            cell.install(&upload).map_err(refused)?;
+            writeln!(
+                out,
+                "installed: the admin UI serves it from the next connection"
+            )?;
+        }
+        WebCertCommand::SelfSigned => {
+            cell.reset_self_signed(&a.hostname).map_err(refused)?;
+            writeln!(out, "back to a self-signed certificate")?;
+        }
+    }
+    let info = cell.info();
+    writeln!(out, "subject:     {}", info.subject)?;
+    writeln!(
+        out,
+        "issuer:      {}{}",
+        info.issuer,
+        if info.self_signed {
+            " (self-signed)"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(out, "names:       {}", info.names.join(", "))?;
+    writeln!(
+        out,
+        "valid:       {} to {}",
+        info.not_before, info.not_after
+    )?;
+    for w in &info.warnings {
+        writeln!(out, "warning:     {w}")?;
+    }
+    if cell.pending_request().map_err(refused)?.is_some() {
+        writeln!(out, "a signing request is waiting for its certificate")?;
     }
     Ok(())
 }

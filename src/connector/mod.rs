@@ -29,3 +29,4 @@ pub mod status;
 pub mod stored_token;
 pub mod supervisor;
 pub mod web;
+pub mod web_cert;

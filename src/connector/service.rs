@@ -133,6 +133,7 @@ impl Service {
         let web =
             WebServer::start_appliance(state, args.listen, args.redirect_listen, shutdown.clone())?;
         tasks.spawn(purge_sessions(appliance.clone(), policy, shutdown.clone()));
+        tasks.spawn(follow_web_cert(appliance.clone(), shutdown.clone()));
         tasks.spawn(sample_stats(
             vec![controller_stats, ap_channel.stats.clone()],
             shutdown.clone(),
@@ -193,6 +194,22 @@ async fn purge_sessions(
                     tracing::warn!(error = %e, "could not purge expired sessions");
                 }
             }
+        }
+    }
+}
+
+/// Picks up an admin UI certificate installed at the console (another
+/// process): the next connection is served with it.
+async fn follow_web_cert(appliance: Arc<Appliance>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => match appliance.web_cert.refresh().await {
+                Ok(true) => tracing::info!("admin UI certificate changed: serving the new one"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot re-read the admin UI certificate"),
+            },
         }
     }
 }

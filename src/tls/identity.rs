@@ -26,6 +26,9 @@ use crate::db::DbError;
 pub enum Purpose {
     Web,
     Nmsp,
+    /// A key waiting for its certificate: `cert_pem` holds the signing
+    /// request (CSR) made for it.
+    WebRequest,
 }
 
 impl Purpose {
@@ -33,6 +36,7 @@ impl Purpose {
         match self {
             Purpose::Web => "web",
             Purpose::Nmsp => "nmsp",
+            Purpose::WebRequest => "web-request",
         }
     }
 }

@@ -45,7 +45,7 @@ impl TestAppliance {
         let service = Service::start(dir, &args, shutdown.clone()).await.unwrap();
         TestAppliance {
             url: format!("https://{}", service.web.https_addr),
-            pin: service.appliance.web_identity.key_hash().unwrap(),
+            pin: service.appliance.web_cert.identity().key_hash().unwrap(),
             instance_id: service.appliance.instance_id.clone(),
             shutdown,
             service,

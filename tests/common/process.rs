@@ -142,7 +142,8 @@ pub async fn serve(dir: &Path, ip: &str, https_port: u16, ap_port: u16) -> Servi
         .to_string();
     let pin = spaces_connector::connector::appliance::Appliance::open(dir)
         .unwrap()
-        .web_identity
+        .web_cert
+        .identity()
         .key_hash()
         .unwrap();
     let http = client_for(&pin, Arc::new(reqwest::cookie::Jar::default()));

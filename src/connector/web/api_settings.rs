@@ -1,18 +1,76 @@
 //! The JSON API's appliance settings under `/api/v1/settings`: the cloud
-//! proxy. Same checks as the System page and the console.
+//! proxy and the admin UI's certificate. Same checks as the System page
+//! and the console.
 
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Serialize;
 
 use super::AppState;
 use super::api::{ApiJson, ApiResult};
 use crate::connector::proxy::{self, ProxyInput, ProxyView};
+use crate::connector::web_cert::{CertInfo, CertUpload, CsrInput};
 use crate::portal::error::WebError;
 use crate::portal::guard::ApiCaller;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/proxy", get(get_proxy).put(set_proxy))
+    Router::new()
+        .route("/proxy", get(get_proxy).put(set_proxy))
+        .route("/web-certificate", get(get_cert).put(install_cert))
+        .route("/web-certificate/request", post(request_cert))
+        .route("/web-certificate/self-signed", post(self_signed))
+}
+
+#[derive(Serialize)]
+struct CertView {
+    certificate: CertInfo,
+    /// The signing request waiting for its certificate, if any.
+    pending_request: Option<String>,
+}
+
+async fn cert_view(state: &AppState) -> ApiResult<CertView> {
+    let cell = state.appliance.web_cert.clone();
+    let pending = tokio::task::spawn_blocking(move || cell.pending_request())
+        .await
+        .map_err(WebError::internal)?
+        .map_err(WebError::from)?;
+    Ok(Json(CertView {
+        certificate: state.appliance.web_cert.info(),
+        pending_request: pending,
+    }))
+}
+
+async fn get_cert(State(state): State<AppState>, _: ApiCaller) -> ApiResult<CertView> {
+    cert_view(&state).await
+}
+
+/// `{"common_name", "names"}`: a new key (kept here) and its signing
+/// request, answered as `{"csr_pem"}`.
+async fn request_cert(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    ApiJson(input): ApiJson<CsrInput>,
+) -> ApiResult<serde_json::Value> {
+    let csr = state.web_cert(move |c| c.request(&input)).await?;
+    Ok(Json(serde_json::json!({ "csr_pem": csr })))
+}
+
+/// `{"chain_pem", "key_pem"?}`: checked, then presented from the next
+/// connection on.
+async fn install_cert(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    ApiJson(upload): ApiJson<CertUpload>,
+) -> ApiResult<CertView> {
+    state.web_cert(move |c| c.install(&upload)).await?;
+    cert_view(&state).await
+}
+
+async fn self_signed(State(state): State<AppState>, _: ApiCaller) -> ApiResult<CertView> {
+    let host = state.appliance.hostname.clone();
+    state.web_cert(move |c| c.reset_self_signed(&host)).await?;
+    cert_view(&state).await
 }
 
 async fn get_proxy(State(state): State<AppState>, _: ApiCaller) -> ApiResult<ProxyView> {

@@ -48,3 +48,43 @@ impl From<crate::connector::cloud_link::enroll::EnrollError> for WebError {
         }
     }
 }
+
+impl From<crate::connector::nmsp_identity::RekeyError> for WebError {
+    fn from(e: crate::connector::nmsp_identity::RekeyError) -> Self {
+        use crate::connector::nmsp_identity::RekeyError as E;
+        match e {
+            E::Invalid(fields) => WebError::Invalid {
+                message: "the key was not replaced: check the fields".into(),
+                fields,
+            },
+            E::Identity(e) => WebError::internal(e),
+        }
+    }
+}
+
+impl From<crate::connector::proxy::ProxyError> for WebError {
+    fn from(e: crate::connector::proxy::ProxyError) -> Self {
+        use crate::connector::proxy::ProxyError as E;
+        match e {
+            E::Invalid(fields) => WebError::Invalid {
+                message: "the proxy was not saved: check the fields".into(),
+                fields,
+            },
+            E::Db(d) => d.into(),
+        }
+    }
+}
+
+impl From<crate::connector::web_cert::WebCertError> for WebError {
+    fn from(e: crate::connector::web_cert::WebCertError) -> Self {
+        use crate::connector::web_cert::WebCertError as E;
+        match e {
+            E::Invalid(fields) => WebError::Invalid {
+                message: "the certificate was not changed: check the fields".into(),
+                fields,
+            },
+            E::Db(d) => d.into(),
+            E::Identity(e) => WebError::internal(e),
+        }
+    }
+}

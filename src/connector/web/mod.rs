@@ -51,7 +51,6 @@ impl AppState {
         &self,
         input: crate::connector::nmsp_identity::RekeyInput,
     ) -> Result<(), crate::portal::error::WebError> {
-        use crate::connector::nmsp_identity::RekeyError;
         use crate::portal::error::WebError;
         let cell = self.appliance.nmsp.clone();
         let made = tokio::task::spawn_blocking(move || cell.rekey(&input))
@@ -64,11 +63,7 @@ impl AppState {
                 self.supervisor.poke();
                 Ok(())
             }
-            Err(RekeyError::Invalid(fields)) => Err(WebError::Invalid {
-                message: fields.summary(),
-                fields,
-            }),
-            Err(RekeyError::Identity(e)) => Err(WebError::internal(e)),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -78,23 +73,33 @@ impl AppState {
         &self,
         input: crate::connector::proxy::ProxyInput,
     ) -> Result<crate::connector::proxy::ProxyView, crate::portal::error::WebError> {
-        use crate::connector::proxy::{self, ProxyError};
-        use crate::portal::error::WebError;
-        let stored = self
+        use crate::connector::proxy;
+        let stored: crate::connector::proxy::ProxySettings = self
             .appliance
             .db
             .call(move |c| proxy::set(c, &input))
-            .await
-            .map_err(|e| match e {
-                ProxyError::Invalid(fields) => WebError::Invalid {
-                    message: fields.summary(),
-                    fields,
-                },
-                ProxyError::Db(e) => e.into(),
-            })?;
+            .await?;
         tracing::info!(proxy = %stored.url, "cloud proxy set");
         self.cloud.proxy_changed();
         Ok(stored.view())
+    }
+
+    /// Runs a change of the admin UI's certificate on the blocking pool
+    /// (key generation, parsing), mapping refusals field by field.
+    pub async fn web_cert<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(
+            &crate::connector::web_cert::WebCertCell,
+        ) -> Result<T, crate::connector::web_cert::WebCertError>
+        + Send
+        + 'static,
+    ) -> Result<T, crate::portal::error::WebError> {
+        use crate::portal::error::WebError;
+        let cell = self.appliance.web_cert.clone();
+        let done = tokio::task::spawn_blocking(move || change(&cell))
+            .await
+            .map_err(WebError::internal)?;
+        Ok(done?)
     }
 
     /// Runs the pre-flight check of controller `id` (None: no such
@@ -193,7 +198,7 @@ impl WebServer {
     ) -> std::io::Result<WebServer> {
         let tls = state
             .appliance
-            .web_identity
+            .web_cert
             .server_config()
             .map_err(std::io::Error::other)?;
         let limits = state.ui_connections.clone();

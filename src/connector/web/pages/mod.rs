@@ -37,6 +37,18 @@ pub const NOTICES: &[(&str, &str)] = &[
     ("controller-added", "Controller added."),
     ("controller-removed", "Controller removed."),
     (
+        "csr-made",
+        "Signing request made. Have your CA sign it, then paste the certificate chain below.",
+    ),
+    (
+        "cert-installed",
+        "Certificate installed: new connections to this page use it.",
+    ),
+    (
+        "cert-self-signed",
+        "Back to a self-signed certificate: browsers will warn until you accept it.",
+    ),
+    (
         "proxy-saved",
         "Proxy setting saved; the cloud link reconnects through it now (see the dashboard).",
     ),

@@ -1,4 +1,5 @@
-//! The system page: version, identity, addresses, and API tokens.
+//! The system page: version, identity, addresses, API tokens, the cloud
+//! proxy and the admin UI's certificate.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -11,6 +12,7 @@ use serde::Deserialize;
 use crate::connector::proxy::{self, ProxyInput, ProxyView};
 use crate::connector::status::ApplianceStatus;
 use crate::connector::web::AppState;
+use crate::connector::web_cert::{CertInfo, CertUpload, CsrInput};
 use crate::db::DbError;
 use crate::fields::FieldErrors;
 use crate::portal::auth::api_tokens::{self, ApiToken};
@@ -23,6 +25,9 @@ pub fn routes() -> Router<AppState> {
         .route("/system", axum::routing::get(show))
         .route("/system/api-tokens", post(create_token))
         .route("/system/proxy", post(save_proxy))
+        .route("/system/certificate/request", post(request_cert))
+        .route("/system/certificate", post(install_cert))
+        .route("/system/certificate/self-signed", post(self_signed))
         .route("/system/api-tokens/{id}/revoke", post(revoke_token))
 }
 
@@ -38,6 +43,12 @@ struct SystemPage {
     name_error: Option<String>,
     proxy: ProxyView,
     proxy_errors: FieldErrors,
+    cert: CertInfo,
+    /// The signing request waiting for its certificate.
+    csr: Option<String>,
+    csr_input: CsrInput,
+    cert_upload: CertUpload,
+    cert_errors: FieldErrors,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +77,14 @@ async fn page(state: &AppState, csrf: String) -> Result<SystemPage, WebError> {
         name_error: None,
         proxy: stored_proxy.view(),
         proxy_errors: FieldErrors::default(),
+        cert: state.appliance.web_cert.info(),
+        csr: state.web_cert(|c| c.pending_request()).await?,
+        csr_input: CsrInput {
+            common_name: state.appliance.hostname.clone(),
+            names: String::new(),
+        },
+        cert_upload: CertUpload::default(),
+        cert_errors: FieldErrors::default(),
     })
 }
 
@@ -149,4 +168,79 @@ async fn save_proxy(
         }
         Err(e) => Err(e),
     }
+}
+
+#[derive(Deserialize)]
+struct CsrForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    input: CsrInput,
+}
+
+#[derive(Deserialize)]
+struct CertForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    upload: CertUpload,
+}
+
+/// The page again with what was typed and why it was refused.
+async fn refused_cert(
+    state: &AppState,
+    session: CurrentSession,
+    e: WebError,
+    fill: impl FnOnce(&mut SystemPage),
+) -> Result<Response, WebError> {
+    let WebError::Invalid { fields, .. } = e else {
+        return Err(e);
+    };
+    let mut p = page(state, session.0.csrf_token).await?;
+    fill(&mut p);
+    p.cert_errors = fields;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&p)?).into_response())
+}
+
+async fn request_cert(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Form(form): Form<CsrForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let input = form.input.clone();
+    match state.web_cert(move |c| c.request(&input)).await {
+        Ok(_) => Ok(Redirect::to("/system?notice=csr-made#certificate").into_response()),
+        Err(e) => refused_cert(&state, session, e, |p| p.csr_input = form.input).await,
+    }
+}
+
+async fn install_cert(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Form(form): Form<CertForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let upload = form.upload.clone();
+    match state.web_cert(move |c| c.install(&upload)).await {
+        Ok(_) => Ok(Redirect::to("/system?notice=cert-installed#certificate").into_response()),
+        // The chain is shown again; the key never is.
+        Err(e) => {
+            refused_cert(&state, session, e, |p| {
+                p.cert_upload.chain_pem = form.upload.chain_pem
+            })
+            .await
+        }
+    }
+}
+
+async fn self_signed(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let host = state.appliance.hostname.clone();
+    state.web_cert(move |c| c.reset_self_signed(&host)).await?;
+    Ok(Redirect::to("/system?notice=cert-self-signed#certificate").into_response())
 }
