@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use spaces_connector::connector::appliance::Appliance;
-use spaces_connector::connector::cli::{Cli, Command, ServeArgs};
+use spaces_connector::connector::cli::{Cli, Command, NetworkCommand, ServeArgs};
 use spaces_connector::connector::console;
+use spaces_connector::connector::network;
 use spaces_connector::connector::service::Service;
 use tokio_util::sync::CancellationToken;
 
@@ -18,6 +19,17 @@ fn main() -> ExitCode {
         None => serve(&cli.data_dir, ServeArgs::from_env()),
         Some(Command::Serve(args)) => serve(&cli.data_dir, args),
         Some(Command::Manual) => manual(),
+        // Root's helper: must not open (and so create root-owned files
+        // beside) the service's state file.
+        Some(Command::Network(NetworkCommand::Apply {
+            from,
+            root,
+            no_reload,
+        })) => {
+            let reload = root.is_none() && !no_reload;
+            let root = root.unwrap_or_else(|| "/".into());
+            network::helper::apply(&from, &root, reload).map(|done| println!("{done}"))
+        }
         Some(other) => run_console(&cli.data_dir, other),
     };
     match result {
@@ -138,6 +150,7 @@ fn run_console(data_dir: &std::path::Path, command: Command) -> anyhow::Result<(
         Command::Ap(cmd) => console::ap(&appliance, cmd, &mut out)?,
         Command::Identity(cmd) => console::identity(&appliance, cmd, &mut out)?,
         Command::Proxy(cmd) => console::proxy(&appliance, cmd, &mut out)?,
+        Command::Network(cmd) => console::network(&appliance, cmd, &mut out)?,
         Command::WebCert(cmd) => console::web_cert(&appliance, cmd, &mut out)?,
         Command::ResetAdmin => console::reset_admin(&appliance, &mut out)?,
         Command::Serve(_) | Command::Manual => unreachable!("handled by main"),

@@ -41,6 +41,11 @@ pub enum Command {
     /// Show the NMSP identity controllers authorise, or replace its key.
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// Show or set the appliance's network (address, DNS, host name, NTP),
+    /// or (as root, by the image's helper units) render it for the
+    /// system's daemons.
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Show or set the HTTP(S) proxy the cloud link goes through.
     #[command(subcommand)]
     Proxy(ProxyCommand),
@@ -105,6 +110,18 @@ pub struct ServeArgs {
     )]
     pub ap_max_connections: usize,
 
+    /// Manage this machine's network (the appliance image): settings made
+    /// on the Network page are handed to the privileged helper
+    /// (`spaces-connector-network.service`). Elsewhere the host's network
+    /// is shown read-only.
+    #[arg(long, env = "SPACES_CONNECTOR_MANAGE_NETWORK")]
+    pub manage_network: bool,
+
+    /// Seconds a network change waits for confirmation before the previous
+    /// settings come back.
+    #[arg(long, hide = true, default_value_t = 120)]
+    pub network_confirm_secs: i64,
+
     /// Source address of outbound connections (controllers and cloud);
     /// default: chosen by the routing table.
     #[arg(long, env = "SPACES_CONNECTOR_SOURCE_IP")]
@@ -167,6 +184,62 @@ pub enum TokenCommand {
     Set { token: String },
     /// Remove the stored token.
     Clear,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// The settings in force, and any change waiting for confirmation.
+    Show,
+    /// Change the settings; in force at once (the console is not behind
+    /// the network being changed, so there is nothing to confirm).
+    Set {
+        #[command(flatten)]
+        input: NetworkArgs,
+    },
+    /// Confirm a change made in the web UI or the API.
+    Confirm,
+    /// Render the settings handed over by the service into the files of
+    /// systemd-networkd, -resolved and -timesyncd and the host name, then
+    /// reload them. Run as root by spaces-connector-network.service.
+    #[command(hide = true)]
+    Apply {
+        /// The hand-off file the service writes.
+        #[arg(long, default_value = "/var/lib/spaces-connector/network.json")]
+        from: PathBuf,
+        /// Render under this root instead of / (and reload nothing).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Write the files only (at boot, before the daemons start).
+        #[arg(long)]
+        no_reload: bool,
+    },
+}
+
+/// The network fields as console options.
+#[derive(Debug, Clone, Args)]
+pub struct NetworkArgs {
+    #[arg(long)]
+    pub hostname: String,
+    /// dhcp or static.
+    #[arg(long, default_value = "dhcp")]
+    pub mode: String,
+    /// 10.0.0.5/24 (static).
+    #[arg(long, default_value = "")]
+    pub address: String,
+    #[arg(long, default_value = "")]
+    pub gateway: String,
+    #[arg(long, default_value = "")]
+    pub ipv6_address: String,
+    #[arg(long, default_value = "")]
+    pub ipv6_gateway: String,
+    /// DNS servers, comma separated.
+    #[arg(long, default_value = "")]
+    pub dns: String,
+    #[arg(long, default_value = "")]
+    pub search: String,
+    /// NTP servers, comma separated.
+    #[arg(long, default_value = "")]
+    pub ntp: String,
 }
 
 #[derive(Debug, Subcommand)]

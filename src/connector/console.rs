@@ -7,7 +7,8 @@ use std::io::Write;
 use crate::connector::access_points::{self, AccessPointError};
 use crate::connector::appliance::Appliance;
 use crate::connector::cli::{
-    ApCommand, ControllerCommand, IdentityCommand, ProxyCommand, TokenCommand, WebCertCommand,
+    ApCommand, ControllerCommand, IdentityCommand, NetworkCommand, ProxyCommand, TokenCommand,
+    WebCertCommand,
 };
 use crate::connector::cloud_link::config_sync;
 use crate::connector::cloud_link::enroll::{self, EnrollError, Enrolled};
@@ -447,6 +448,68 @@ pub fn web_cert(
     }
     if cell.pending_request().map_err(refused)?.is_some() {
         writeln!(out, "a signing request is waiting for its certificate")?;
+    }
+    Ok(())
+}
+
+pub fn network(
+    a: &Appliance,
+    cmd: NetworkCommand,
+    out: &mut impl Write,
+) -> Result<(), ConsoleError> {
+    use crate::connector::network::{self, NetworkError, NetworkInput, confirm};
+    let refused = |e: NetworkError| match e {
+        NetworkError::Invalid(f) => ConsoleError::Refused(f.summary()),
+        NetworkError::Db(d) => d.into(),
+        other => ConsoleError::Refused(other.to_string()),
+    };
+    match cmd {
+        NetworkCommand::Show => {}
+        NetworkCommand::Set { input: i } => {
+            let input = NetworkInput {
+                hostname: i.hostname,
+                mode: i.mode,
+                address: i.address,
+                gateway: i.gateway,
+                ipv6_address: i.ipv6_address,
+                ipv6_gateway: i.ipv6_gateway,
+                dns: i.dns,
+                search: i.search,
+                ntp: i.ntp,
+            };
+            let made =
+                a.db.call_blocking(|c| network::set_at_console(c, &input))
+                    .map_err(refused)?;
+            // A running service hands it to the helper within a second;
+            // without one, hand it over now.
+            confirm::handoff(&a.data_dir, &made)?;
+            writeln!(out, "network settings in force")?;
+        }
+        NetworkCommand::Confirm => {
+            a.db.call_blocking(|c| confirm::confirm(c))?;
+            writeln!(out, "network settings confirmed")?;
+        }
+        NetworkCommand::Apply { .. } => unreachable!("run without the state file"),
+    }
+    let s = a.db.call_blocking(|c| network::settings::get(c))?.input();
+    writeln!(out, "host name:  {}", s.hostname)?;
+    if s.mode == "static" {
+        writeln!(out, "IPv4:       {} via {}", s.address, s.gateway)?;
+    } else {
+        writeln!(out, "IPv4:       DHCP")?;
+    }
+    if !s.ipv6_address.is_empty() {
+        writeln!(out, "IPv6:       {} via {}", s.ipv6_address, s.ipv6_gateway)?;
+    }
+    writeln!(out, "DNS:        {}", s.dns)?;
+    writeln!(out, "search:     {}", s.search)?;
+    writeln!(out, "NTP:        {}", s.ntp)?;
+    if let Some(p) = a.db.call_blocking(|c| confirm::pending(c))? {
+        writeln!(
+            out,
+            "waiting for confirmation until {} (then the previous settings come back)",
+            crate::clock::format_unix(p.deadline)
+        )?;
     }
     Ok(())
 }

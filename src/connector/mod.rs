@@ -18,6 +18,7 @@ pub mod console;
 pub mod controller_session;
 pub mod controllers;
 pub mod metrics;
+pub mod network;
 pub mod nmsp_identity;
 pub mod preflight;
 pub mod proxy;

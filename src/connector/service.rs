@@ -129,11 +129,22 @@ impl Service {
             sessions: policy,
             assets: Arc::new(Assets::locate(args.static_dir.as_deref())),
             clock: Arc::default(),
+            network: crate::connector::network::NetworkPolicy {
+                managed: args.manage_network,
+                confirm_secs: args.network_confirm_secs.max(1),
+            },
         };
         let web =
             WebServer::start_appliance(state, args.listen, args.redirect_listen, shutdown.clone())?;
         tasks.spawn(purge_sessions(appliance.clone(), policy, shutdown.clone()));
         tasks.spawn(follow_web_cert(appliance.clone(), shutdown.clone()));
+        if args.manage_network {
+            tasks.spawn(crate::connector::network::confirm::watch(
+                appliance.db.clone(),
+                appliance.data_dir.clone(),
+                shutdown.clone(),
+            ));
+        }
         tasks.spawn(sample_stats(
             vec![controller_stats, ap_channel.stats.clone()],
             shutdown.clone(),

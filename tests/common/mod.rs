@@ -174,6 +174,8 @@ pub fn test_args(ip: &str) -> ServeArgs {
         session_max_secs: 12 * 60 * 60,
         ap_max_per_address: 16,
         ap_max_connections: 1000,
+        manage_network: false,
+        network_confirm_secs: 120,
     }
 }
 
@@ -380,6 +382,11 @@ pub struct ReadyAppliance {
 }
 
 impl ReadyAppliance {
+    /// Its state directory (for console commands on the same state file).
+    pub fn data_dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     pub async fn start(ip: &str) -> ReadyAppliance {
         ReadyAppliance::start_with(ip, |_| {}).await
     }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::api::{ApiJson, ApiResult};
+use crate::connector::network::{NetworkInput, NetworkView};
 use crate::connector::proxy::{self, ProxyInput, ProxyView};
 use crate::connector::web_cert::{CertInfo, CertUpload, CsrInput};
 use crate::portal::error::WebError;
@@ -20,6 +21,37 @@ pub fn routes() -> Router<AppState> {
         .route("/web-certificate", get(get_cert).put(install_cert))
         .route("/web-certificate/request", post(request_cert))
         .route("/web-certificate/self-signed", post(self_signed))
+        .route("/network", get(get_network).put(set_network))
+        .route("/network/confirm", post(confirm_network))
+}
+
+async fn get_network(State(state): State<AppState>, _: ApiCaller) -> ApiResult<NetworkView> {
+    Ok(Json(state.network_view().await.map_err(WebError::from)?))
+}
+
+/// The Network page's fields; in force at once, to be confirmed from the
+/// new address (`POST /network/confirm` there) within the window.
+async fn set_network(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    ApiJson(input): ApiJson<NetworkInput>,
+) -> ApiResult<NetworkView> {
+    state.change_network(input).await?;
+    Ok(Json(state.network_view().await.map_err(WebError::from)?))
+}
+
+async fn confirm_network(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    headers: http::HeaderMap,
+) -> ApiResult<NetworkView> {
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    state.confirm_network(host).await?;
+    Ok(Json(state.network_view().await.map_err(WebError::from)?))
 }
 
 #[derive(Serialize)]

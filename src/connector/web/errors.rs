@@ -88,3 +88,17 @@ impl From<crate::connector::web_cert::WebCertError> for WebError {
         }
     }
 }
+
+impl From<crate::connector::network::NetworkError> for WebError {
+    fn from(e: crate::connector::network::NetworkError) -> Self {
+        use crate::connector::network::NetworkError as E;
+        match e {
+            E::Invalid(fields) => WebError::Invalid {
+                message: "the network settings were not changed: check the fields".into(),
+                fields,
+            },
+            E::Db(d) => d.into(),
+            other => WebError::Conflict(other.to_string()),
+        }
+    }
+}

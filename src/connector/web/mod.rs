@@ -35,6 +35,7 @@ pub struct AppState {
     pub assets: Arc<Assets>,
     /// Whether the clock is synchronised, asked of the time service.
     pub clock: Arc<crate::connector::clock_sync::ClockWatch>,
+    pub network: crate::connector::network::NetworkPolicy,
 }
 
 impl AppState {
@@ -82,6 +83,47 @@ impl AppState {
         tracing::info!(proxy = %stored.url, "cloud proxy set");
         self.cloud.proxy_changed();
         Ok(stored.view())
+    }
+
+    pub async fn network_view(
+        &self,
+    ) -> Result<crate::connector::network::NetworkView, crate::db::DbError> {
+        let policy = self.network;
+        self.appliance
+            .db
+            .call(move |c| crate::connector::network::view(c, policy))
+            .await
+    }
+
+    /// Puts a network change in force, to be confirmed from its new
+    /// address; returns where to open the UI.
+    pub async fn change_network(
+        &self,
+        input: crate::connector::network::NetworkInput,
+    ) -> Result<Option<String>, crate::portal::error::WebError> {
+        let policy = self.network;
+        let now = crate::clock::now_unix();
+        let open = self
+            .appliance
+            .db
+            .call(move |c| crate::connector::network::change(c, policy, &input, now))
+            .await?;
+        if let Some(open) = &open {
+            tracing::warn!(open = %open, "network settings changed: waiting for confirmation");
+        }
+        Ok(open)
+    }
+
+    pub async fn confirm_network(
+        &self,
+        host: String,
+    ) -> Result<(), crate::portal::error::WebError> {
+        self.appliance
+            .db
+            .call(move |c| crate::connector::network::confirm_from(c, &host))
+            .await?;
+        tracing::info!("network settings confirmed");
+        Ok(())
     }
 
     /// Runs a change of the admin UI's certificate on the blocking pool
@@ -159,6 +201,7 @@ impl portal::Portal for AppState {
         ("/statistics", "statistics", "Statistics"),
         ("/access-points", "access-points", "Access points"),
         ("/token", "token", "Token"),
+        ("/network", "network", "Network"),
         ("/system", "system", "System"),
         ("/password", "password", "Password"),
     ];

@@ -4,6 +4,7 @@
 mod access_points;
 mod controllers;
 mod dashboard;
+mod network;
 mod statistics;
 mod system;
 mod token;
@@ -18,6 +19,7 @@ pub fn routes() -> Router<AppState> {
         .merge(token::routes())
         .merge(controllers::routes())
         .merge(system::routes())
+        .merge(network::routes())
         .merge(statistics::routes())
         .merge(access_points::routes())
 }
@@ -36,6 +38,11 @@ pub const NOTICES: &[(&str, &str)] = &[
     ),
     ("controller-added", "Controller added."),
     ("controller-removed", "Controller removed."),
+    (
+        "network-applied",
+        "Network settings applied. Open the appliance at its new address and confirm there, or the previous settings come back.",
+    ),
+    ("network-confirmed", "Network settings confirmed and kept."),
     (
         "csr-made",
         "Signing request made. Have your CA sign it, then paste the certificate chain below.",
