@@ -21,6 +21,13 @@ fn main() -> ExitCode {
         Some(Command::Manual) => manual(),
         // Root's helper: must not open (and so create root-owned files
         // beside) the service's state file.
+        Some(Command::FirstBoot {
+            from,
+            state_dir,
+            source,
+        }) => spaces_connector::connector::first_boot::collect(&from, &state_dir, &source)
+            .map(|done| println!("{done}")),
+        Some(Command::HashPassword) => hash_password(),
         Some(Command::Network(NetworkCommand::Apply {
             from,
             root,
@@ -39,6 +46,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// For a first-boot file: the hash of a password typed on standard input,
+/// checked by the same rules as the setup page.
+fn hash_password() -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    spaces_connector::portal::auth::password::check_new(&password, &password)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let hash = tokio::runtime::Builder::new_current_thread()
+        .build()?
+        .block_on(spaces_connector::portal::auth::password::hash(password))?;
+    println!("{hash}");
+    Ok(())
 }
 
 /// The manual page, from the same clap definitions as the command line.
@@ -153,7 +175,9 @@ fn run_console(data_dir: &std::path::Path, command: Command) -> anyhow::Result<(
         Command::Network(cmd) => console::network(&appliance, cmd, &mut out)?,
         Command::WebCert(cmd) => console::web_cert(&appliance, cmd, &mut out)?,
         Command::ResetAdmin => console::reset_admin(&appliance, &mut out)?,
-        Command::Serve(_) | Command::Manual => unreachable!("handled by main"),
+        Command::Serve(_) | Command::Manual | Command::FirstBoot { .. } | Command::HashPassword => {
+            unreachable!("handled by main")
+        }
     }
     Ok(())
 }

@@ -46,6 +46,21 @@ pub enum Command {
     /// system's daemons.
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Headless first boot (run as root by the image's first-boot unit):
+    /// check a config drive's spaces-connector.json and hand it over.
+    #[command(hide = true, name = "first-boot")]
+    FirstBoot {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long, default_value = "/var/lib/spaces-connector")]
+        state_dir: PathBuf,
+        /// Where it came from, for the System page.
+        #[arg(long, default_value = "config drive")]
+        source: String,
+    },
+    /// Print the argon2id hash of a password read from standard input,
+    /// for a first-boot file's admin_password_hash.
+    HashPassword,
     /// Show or set the HTTP(S) proxy the cloud link goes through.
     #[command(subcommand)]
     Proxy(ProxyCommand),

@@ -17,6 +17,7 @@ pub mod cloud_link;
 pub mod console;
 pub mod controller_session;
 pub mod controllers;
+pub mod first_boot;
 pub mod metrics;
 pub mod network;
 pub mod nmsp_identity;

@@ -100,6 +100,7 @@ impl Service {
             supervisor.clone(),
             shutdown.clone(),
         );
+        tasks.spawn(import_first_boot(appliance.clone(), cloud.clone()));
         let flush = CancellationToken::new();
         let limits = BatchLimits {
             max_events: 2000,
@@ -205,6 +206,33 @@ async fn purge_sessions(
                     tracing::warn!(error = %e, "could not purge expired sessions");
                 }
             }
+        }
+    }
+}
+
+/// Applies a headless first boot's settings (config drive, vApp
+/// properties), once; its token is enrolled like a pasted one.
+async fn import_first_boot(appliance: Arc<Appliance>, cloud: Arc<CloudLink>) {
+    use crate::connector::first_boot;
+    let imported = first_boot::import(&appliance.db, &appliance.data_dir).await;
+    let (record, token) = match imported {
+        Ok(Some(found)) => found,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot apply the first-boot settings");
+            return;
+        }
+    };
+    tracing::info!(source = %record.source, applied = ?record.applied, refused = ?record.refused,
+        "first-boot settings applied");
+    if let Some(token) = token {
+        let outcome = cloud
+            .enroll(&token)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        if let Err(e) = first_boot::record_token(&appliance.db, outcome).await {
+            tracing::error!(error = %e, "cannot record the first-boot token");
         }
     }
 }

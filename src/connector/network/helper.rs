@@ -29,6 +29,11 @@ pub fn apply(from: &Path, root: &Path, reload: bool) -> anyhow::Result<String> {
         .validate()
         .map_err(|e| anyhow::anyhow!("refusing {}: {}", from.display(), e.summary()))?;
     let changed = render::write(root, &settings)?;
+    // The kernel's host name follows the file at once (at boot too, when
+    // systemd read the old file before this ran).
+    if root == Path::new("/") {
+        let _ = Command::new("hostname").arg(&settings.hostname).status();
+    }
     if changed.is_empty() {
         return Ok("network files already current".into());
     }
@@ -37,7 +42,6 @@ pub fn apply(from: &Path, root: &Path, reload: bool) -> anyhow::Result<String> {
         // fatal for the others.
         let mut failed = Vec::new();
         for (what, cmd, args) in [
-            ("host name", "hostname", vec![settings.hostname.as_str()]),
             ("networkd", "networkctl", vec!["reload"]),
             (
                 "timesyncd",

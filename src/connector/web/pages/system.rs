@@ -9,6 +9,7 @@ use axum::{Form, Router};
 use http::StatusCode;
 use serde::Deserialize;
 
+use crate::connector::first_boot::FirstBootRecord;
 use crate::connector::proxy::{self, ProxyInput, ProxyView};
 use crate::connector::status::ApplianceStatus;
 use crate::connector::web::AppState;
@@ -49,6 +50,8 @@ struct SystemPage {
     csr_input: CsrInput,
     cert_upload: CertUpload,
     cert_errors: FieldErrors,
+    /// What a headless first boot applied, if one did.
+    first_boot: Option<FirstBootRecord>,
 }
 
 #[derive(Deserialize)]
@@ -63,10 +66,16 @@ struct NewTokenForm {
 
 async fn page(state: &AppState, csrf: String) -> Result<SystemPage, WebError> {
     let status = state.appliance.status().await?;
-    let (tokens, stored_proxy) = state
+    let (tokens, stored_proxy, first_boot) = state
         .appliance
         .db
-        .call(|c| Ok::<_, DbError>((api_tokens::list(c)?, proxy::get(c)?)))
+        .call(|c| {
+            Ok::<_, DbError>((
+                api_tokens::list(c)?,
+                proxy::get(c)?,
+                crate::connector::first_boot::get(c)?,
+            ))
+        })
         .await?;
     Ok(SystemPage {
         layout: Layout::new(state, "System", "system", csrf),
@@ -85,6 +94,7 @@ async fn page(state: &AppState, csrf: String) -> Result<SystemPage, WebError> {
         },
         cert_upload: CertUpload::default(),
         cert_errors: FieldErrors::default(),
+        first_boot,
     })
 }
 
