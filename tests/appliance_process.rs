@@ -312,3 +312,72 @@ async fn damage_met_while_running_is_shown_as_a_state_file_fault() {
         "the links keep the names read last"
     );
 }
+
+/// Headless first boot through the real binary, as the image runs it: the
+/// root step (`first-boot`) checks a config drive's file and hands it
+/// over; the service applies it once at start, before serving, so the
+/// admin password from the file is the one to log in with (no setup page);
+/// what was refused (a bad proxy, a malformed token) is named on the
+/// System page.
+#[tokio::test]
+async fn a_config_drive_sets_the_admin_password_and_says_what_it_refused() {
+    let drive = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let hash = {
+        let mut child = Command::new(BIN)
+            .arg("hash-password")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    let file = drive.path().join("spaces-connector.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({
+            "network": {"hostname": "conn-7", "mode": "dhcp"},
+            "proxy": {"url": "ftp://nope"},
+            "admin_password_hash": hash,
+            "token": "not-a-token"
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["first-boot", "--from"])
+        .arg(&file)
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["--source", "config drive (CIDATA)"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    // Logs in with the file's password: ConnectorProc::start asserts it.
+    let c = ConnectorProc::start(dir.path(), "127.0.0.123", 0, 0).await;
+    let page = eventually(10, "the token's outcome recorded", || async {
+        let p = c.get_text("/system").await;
+        p.contains("token:").then_some(p)
+    })
+    .await;
+    assert!(
+        page.contains("id=\"first-boot-applied\">network, admin password<"),
+        "{page}"
+    );
+    assert!(page.contains("config drive (CIDATA)"));
+    let refused = page.split("id=\"first-boot-refused\">").nth(1).unwrap();
+    assert!(
+        refused.contains("proxy:") && refused.contains("token:"),
+        "{refused}"
+    );
+    assert!(
+        !dir.path().join("first-boot.json").exists(),
+        "applied once, then gone"
+    );
+}

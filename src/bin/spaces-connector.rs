@@ -23,9 +23,10 @@ fn main() -> ExitCode {
         // beside) the service's state file.
         Some(Command::FirstBoot {
             from,
+            ovf_env,
             state_dir,
             source,
-        }) => spaces_connector::connector::first_boot::collect(&from, &state_dir, &source)
+        }) => spaces_connector::connector::first_boot::collect(&from, ovf_env, &state_dir, &source)
             .map(|done| println!("{done}")),
         Some(Command::HashPassword) => hash_password(),
         Some(Command::Network(NetworkCommand::Apply {

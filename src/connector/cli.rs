@@ -52,6 +52,10 @@ pub enum Command {
     FirstBoot {
         #[arg(long)]
         from: PathBuf,
+        /// `--from` is VMware's OVF environment (vApp properties), not
+        /// spaces-connector.json.
+        #[arg(long)]
+        ovf_env: bool,
         #[arg(long, default_value = "/var/lib/spaces-connector")]
         state_dir: PathBuf,
         /// Where it came from, for the System page.

@@ -62,11 +62,79 @@ fn parse(raw: &[u8]) -> anyhow::Result<FirstBootConfig> {
     Ok(serde_json::from_slice(raw)?)
 }
 
+/// The OVF environment VMware delivers (vApp options, read with
+/// `vmware-rpctool "info-get guestinfo.ovfEnv"`) turned into the same
+/// file: the OVA declares these property keys; empty ones are left out.
+pub fn from_ovf_environment(xml: &str) -> anyhow::Result<serde_json::Value> {
+    anyhow::ensure!(xml.len() <= 256 * 1024, "larger than 256 KiB");
+    let doc = roxmltree::Document::parse(xml)?;
+    let mut props = std::collections::BTreeMap::new();
+    for p in doc.descendants().filter(|n| n.has_tag_name("Property")) {
+        // The attributes are namespaced (oe:key, oe:value): match the name.
+        let attr = |name: &str| {
+            p.attributes()
+                .find(|a| a.name() == name)
+                .map(|a| a.value().trim().to_string())
+        };
+        if let (Some(k), Some(v)) = (attr("key"), attr("value"))
+            && !v.is_empty()
+        {
+            props.insert(k, v);
+        }
+    }
+    let mut out = serde_json::Map::new();
+    let mut network = serde_json::Map::new();
+    for key in [
+        "hostname",
+        "mode",
+        "address",
+        "gateway",
+        "ipv6_address",
+        "ipv6_gateway",
+        "dns",
+        "search",
+        "ntp",
+    ] {
+        if let Some(v) = props.remove(&format!("network.{key}")) {
+            network.insert(key.into(), v.into());
+        }
+    }
+    if !network.is_empty() {
+        out.insert("network".into(), network.into());
+    }
+    let mut proxy = serde_json::Map::new();
+    for key in ["url", "username", "password", "no_proxy"] {
+        if let Some(v) = props.remove(&format!("proxy.{key}")) {
+            proxy.insert(key.into(), v.into());
+        }
+    }
+    if !proxy.is_empty() {
+        out.insert("proxy".into(), proxy.into());
+    }
+    for key in ["admin_password_hash", "token"] {
+        if let Some(v) = props.remove(key) {
+            out.insert(key.into(), v.into());
+        }
+    }
+    Ok(out.into())
+}
+
 /// Root's step: checks `from`, hands its network part to the helper (so
 /// the very first boot comes up at the right address) and leaves the file
 /// in `state_dir` for the service. `source` says where it came from.
-pub fn collect(from: &Path, state_dir: &Path, source: &str) -> anyhow::Result<String> {
-    let raw = std::fs::read(from)?;
+/// With `ovf_env`, `from` is VMware's OVF environment document rather
+/// than the JSON file.
+pub fn collect(
+    from: &Path,
+    ovf_env: bool,
+    state_dir: &Path,
+    source: &str,
+) -> anyhow::Result<String> {
+    let mut raw = std::fs::read(from)?;
+    if ovf_env {
+        let xml = String::from_utf8(raw)?;
+        raw = serde_json::to_vec(&from_ovf_environment(&xml)?)?;
+    }
     let config = parse(&raw).map_err(|e| anyhow::anyhow!("{}: {e}", from.display()))?;
     std::fs::create_dir_all(state_dir)?;
     let mut said = Vec::new();
@@ -221,7 +289,7 @@ mod tests {
             .to_string(),
         )
         .unwrap();
-        let said = collect(&file, state.path(), "config drive CIDATA").unwrap();
+        let said = collect(&file, false, state.path(), "config drive CIDATA").unwrap();
         assert!(said.contains("network handed"), "{said}");
         let handed: NetworkInput =
             serde_json::from_slice(&std::fs::read(confirm::handoff_path(state.path())).unwrap())
@@ -242,9 +310,33 @@ mod tests {
                 .unwrap()
         );
 
+        // VMware's vApp properties, as the OVF environment carries them.
+        let env = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Environment xmlns="http://schemas.dmtf.org/ovf/environment/1"
+     xmlns:oe="http://schemas.dmtf.org/ovf/environment/1" oe:id="">
+  <PlatformSection><Kind>VMware ESXi</Kind></PlatformSection>
+  <PropertySection>
+    <Property oe:key="network.hostname" oe:value="conn-9"/>
+    <Property oe:key="network.mode" oe:value="static"/>
+    <Property oe:key="network.address" oe:value="10.1.0.9/24"/>
+    <Property oe:key="network.dns" oe:value="10.1.0.53"/>
+    <Property oe:key="proxy.url" oe:value=""/>
+    <Property oe:key="token" oe:value="SCT1.y"/>
+  </PropertySection>
+</Environment>"#;
+        let json = from_ovf_environment(env).unwrap();
+        assert_eq!(json["network"]["address"], "10.1.0.9/24");
+        assert!(json.get("proxy").is_none(), "empty properties are left out");
+        let config: FirstBootConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(config.token.as_deref(), Some("SCT1.y"));
+        assert_eq!(
+            config.network.unwrap().validate().unwrap().hostname,
+            "conn-9"
+        );
+
         std::fs::write(&file, r#"{"netwrok": {}}"#).unwrap();
         assert!(
-            collect(&file, state.path(), "x").is_err(),
+            collect(&file, false, state.path(), "x").is_err(),
             "unknown fields are refused"
         );
     }

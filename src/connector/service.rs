@@ -48,6 +48,9 @@ impl Service {
         let appliance =
             Arc::new(tokio::task::spawn_blocking(move || Appliance::open(&dir)).await??);
         tokio::task::spawn_blocking(crate::portal::auth::password::warm_up);
+        // Before anything is served: a first boot's admin password means
+        // there is no setup page to offer.
+        let first_boot = crate::connector::first_boot::import(&appliance.db, data_dir).await?;
         let dir = data_dir.to_path_buf();
         let setup_code = appliance
             .db
@@ -100,7 +103,17 @@ impl Service {
             supervisor.clone(),
             shutdown.clone(),
         );
-        tasks.spawn(import_first_boot(appliance.clone(), cloud.clone()));
+        if let Some((record, token)) = first_boot {
+            tracing::info!(source = %record.source, applied = ?record.applied,
+                refused = ?record.refused, "first-boot settings applied");
+            if let Some(token) = token {
+                tasks.spawn(enroll_first_boot_token(
+                    appliance.clone(),
+                    cloud.clone(),
+                    token,
+                ));
+            }
+        }
         let flush = CancellationToken::new();
         let limits = BatchLimits {
             max_events: 2000,
@@ -210,30 +223,16 @@ async fn purge_sessions(
     }
 }
 
-/// Applies a headless first boot's settings (config drive, vApp
-/// properties), once; its token is enrolled like a pasted one.
-async fn import_first_boot(appliance: Arc<Appliance>, cloud: Arc<CloudLink>) {
-    use crate::connector::first_boot;
-    let imported = first_boot::import(&appliance.db, &appliance.data_dir).await;
-    let (record, token) = match imported {
-        Ok(Some(found)) => found,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot apply the first-boot settings");
-            return;
-        }
-    };
-    tracing::info!(source = %record.source, applied = ?record.applied, refused = ?record.refused,
-        "first-boot settings applied");
-    if let Some(token) = token {
-        let outcome = cloud
-            .enroll(&token)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string());
-        if let Err(e) = first_boot::record_token(&appliance.db, outcome).await {
-            tracing::error!(error = %e, "cannot record the first-boot token");
-        }
+/// A first boot's token is enrolled like a pasted one, and the outcome
+/// recorded with the rest of the first boot.
+async fn enroll_first_boot_token(appliance: Arc<Appliance>, cloud: Arc<CloudLink>, token: String) {
+    let outcome = cloud
+        .enroll(&token)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    if let Err(e) = crate::connector::first_boot::record_token(&appliance.db, outcome).await {
+        tracing::error!(error = %e, "cannot record the first-boot token");
     }
 }
 
