@@ -133,7 +133,11 @@ pub struct ServeArgs {
     /// on the Network page are handed to the privileged helper
     /// (`spaces-connector-network.service`). Elsewhere the host's network
     /// is shown read-only.
-    #[arg(long, env = "SPACES_CONNECTOR_MANAGE_NETWORK")]
+    #[arg(
+        long,
+        env = "SPACES_CONNECTOR_MANAGE_NETWORK",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub manage_network: bool,
 
     /// Seconds a network change waits for confirmation before the previous
