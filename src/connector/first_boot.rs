@@ -20,7 +20,6 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
 use crate::connector::network::{self, NetworkInput, confirm};
@@ -245,24 +244,11 @@ pub async fn record_token(db: &Db, outcome: Result<(), String>) -> Result<(), Db
 }
 
 fn save(c: &rusqlite::Connection, r: &FirstBootRecord) -> Result<(), DbError> {
-    let json = serde_json::to_string(r).map_err(|e| DbError::Task(e.to_string()))?;
-    c.execute(
-        "INSERT INTO settings (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [RECORD_KEY, &json],
-    )?;
-    Ok(())
+    crate::db::settings::put(c, RECORD_KEY, r)
 }
 
 pub fn get(c: &rusqlite::Connection) -> Result<Option<FirstBootRecord>, DbError> {
-    let raw: Option<String> = c
-        .query_row(
-            "SELECT value FROM settings WHERE key = ?1",
-            [RECORD_KEY],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
+    crate::db::settings::get(c, RECORD_KEY)
 }
 
 #[cfg(test)]

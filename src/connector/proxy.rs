@@ -8,7 +8,7 @@
 //! environment (`https_proxy`) is not consulted, so what the page shows is
 //! what the link does.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::db::DbError;
@@ -197,27 +197,13 @@ fn no_proxy_entry(e: &str) -> bool {
 }
 
 pub fn get(conn: &Connection) -> Result<ProxySettings, DbError> {
-    let raw: Option<String> = conn
-        .query_row("SELECT value FROM settings WHERE key = ?1", [KEY], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    Ok(raw
-        .and_then(|r| serde_json::from_str(&r).ok())
-        .unwrap_or_default())
+    Ok(crate::db::settings::get(conn, KEY)?.unwrap_or_default())
 }
 
 /// Checks `input` and stores it; bad input changes nothing.
 pub fn set(conn: &Connection, input: &ProxyInput) -> Result<ProxySettings, ProxyError> {
-    let stored = get(conn)?;
-    let made = input.validate(&stored).map_err(ProxyError::Invalid)?;
-    let json = serde_json::to_string(&made).map_err(|e| DbError::Task(e.to_string()))?;
-    conn.execute(
-        "INSERT INTO settings (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [KEY, &json],
-    )
-    .map_err(DbError::from)?;
+    let made = input.validate(&get(conn)?).map_err(ProxyError::Invalid)?;
+    crate::db::settings::put(conn, KEY, &made)?;
     Ok(made)
 }
 

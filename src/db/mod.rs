@@ -16,6 +16,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub mod faults;
+pub mod settings;
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::NetworkSettings;
@@ -33,31 +33,14 @@ pub struct Pending {
 }
 
 pub fn pending(conn: &Connection) -> Result<Option<Pending>, DbError> {
-    let raw: Option<String> = conn
-        .query_row(
-            "SELECT value FROM settings WHERE key = ?1",
-            [PENDING_KEY],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
+    crate::db::settings::get(conn, PENDING_KEY)
 }
 
 fn set_pending(conn: &Connection, p: Option<&Pending>) -> Result<(), DbError> {
     match p {
-        None => {
-            conn.execute("DELETE FROM settings WHERE key = ?1", [PENDING_KEY])?;
-        }
-        Some(p) => {
-            let json = serde_json::to_string(p).map_err(|e| DbError::Task(e.to_string()))?;
-            conn.execute(
-                "INSERT INTO settings (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [PENDING_KEY, &json],
-            )?;
-        }
+        None => crate::db::settings::remove(conn, PENDING_KEY),
+        Some(p) => crate::db::settings::put(conn, PENDING_KEY, p),
     }
-    Ok(())
 }
 
 /// Puts `new` in force, to be confirmed within `window` seconds of `now`.

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::db::DbError;
@@ -280,24 +280,11 @@ const KEY: &str = "network";
 
 /// The stored settings (the image's defaults before any were made).
 pub fn get(conn: &Connection) -> Result<NetworkSettings, DbError> {
-    let raw: Option<String> = conn
-        .query_row("SELECT value FROM settings WHERE key = ?1", [KEY], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    Ok(raw
-        .and_then(|r| serde_json::from_str(&r).ok())
-        .unwrap_or_default())
+    Ok(crate::db::settings::get(conn, KEY)?.unwrap_or_default())
 }
 
 pub fn put(conn: &Connection, settings: &NetworkSettings) -> Result<(), DbError> {
-    let json = serde_json::to_string(settings).map_err(|e| DbError::Task(e.to_string()))?;
-    conn.execute(
-        "INSERT INTO settings (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [KEY, &json],
-    )?;
-    Ok(())
+    crate::db::settings::put(conn, KEY, settings)
 }
 
 #[cfg(test)]
