@@ -32,7 +32,23 @@ const POLL: Duration = Duration::from_secs(2);
 struct Running {
     /// What the task was started with; a change restarts it.
     target: (String, u16, bool),
+    /// The controller key it was started trusting. A different stored key
+    /// (an admin accepted a new one) restarts it too: a list read just
+    /// before the acceptance must not leave a task on the old key. None
+    /// (first contact) learns the key itself, so a key appearing is not a
+    /// change.
+    pin: Option<String>,
     cancel: CancellationToken,
+}
+
+impl Running {
+    fn matches(&self, c: &Controller) -> bool {
+        let pin_kept = match (&self.pin, &c.cert_pin) {
+            (Some(started), Some(stored)) => started == stored,
+            _ => true,
+        };
+        self.target == (c.host.clone(), c.port, c.enabled) && pin_kept
+    }
 }
 
 struct Inner {
@@ -162,9 +178,7 @@ impl Supervisor {
         let mut running = self.running();
         let wanted: HashMap<i64, &Controller> = list.iter().map(|c| (c.id, c)).collect();
         running.retain(|id, r| {
-            let keep = wanted
-                .get(id)
-                .is_some_and(|c| r.target == (c.host.clone(), c.port, c.enabled));
+            let keep = wanted.get(id).is_some_and(|c| r.matches(c));
             if !keep {
                 r.cancel.cancel();
                 if !wanted.contains_key(id) {
@@ -182,6 +196,7 @@ impl Supervisor {
                 c.id,
                 Running {
                     target: (c.host.clone(), c.port, c.enabled),
+                    pin: c.cert_pin.clone(),
                     cancel: cancel.clone(),
                 },
             );
