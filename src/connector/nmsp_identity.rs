@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::db::Db;
 use crate::fields::FieldErrors;
-use crate::tls::identity::{self, Identity, IdentityError, KeyKind, Purpose, crypto_provider};
+use crate::tls::identity::{self, Identity, IdentityError, KeyKind, Purpose};
 
 /// The key kind a new appliance's NMSP identity gets.
 pub const DEFAULT_KIND: KeyKind = KeyKind::Rsa2048;
@@ -38,14 +38,11 @@ pub struct NmspIdentity {
 
 impl NmspIdentity {
     fn of(identity: Identity) -> Result<NmspIdentity, IdentityError> {
-        let key = crypto_provider()
-            .key_provider
-            .load_private_key(identity.key_der()?)?;
         Ok(NmspIdentity {
             kind: identity.key_kind()?,
             key_hash: identity.key_hash()?,
             key_hash_sha1: identity.key_hash_sha1()?,
-            certified: Arc::new(CertifiedKey::new(vec![identity.cert_der()?], key)),
+            certified: identity.certified_key()?,
             identity,
         })
     }

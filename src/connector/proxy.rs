@@ -184,16 +184,7 @@ fn no_proxy_entry(e: &str) -> bool {
             || e.split_once('/').is_some_and(|(ip, bits)| {
                 ip.parse::<std::net::IpAddr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 128)
             })
-            || e.trim_start_matches("*.")
-                .trim_start_matches('.')
-                .split('.')
-                .all(|label| {
-                    !label.is_empty()
-                        && label.len() <= 63
-                        && label
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                }))
+            || crate::fields::is_dns_name(e.trim_start_matches("*.").trim_start_matches('.')))
 }
 
 pub fn get(conn: &Connection) -> Result<ProxySettings, DbError> {

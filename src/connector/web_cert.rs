@@ -111,7 +111,7 @@ impl WebCertCell {
                 names.clone(),
             )
         })?;
-        let certified = certified(&made)?;
+        let certified = made.certified_key()?;
         Ok(WebCertCell {
             db,
             names,
@@ -241,7 +241,7 @@ impl WebCertCell {
             .await?;
         match stored {
             Some(s) if s.cert_pem != self.read().0.cert_pem => {
-                let certified = certified(&s)?;
+                let certified = s.certified_key()?;
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = (s, certified);
                 Ok(true)
             }
@@ -252,7 +252,7 @@ impl WebCertCell {
     /// Goes back to a fresh self-signed certificate.
     pub fn reset_self_signed(&self, hostname: &str) -> Result<CertInfo, WebCertError> {
         let made = Identity::generate(hostname, self.names.clone())?;
-        let certified = certified(&made)?;
+        let certified = made.certified_key()?;
         self.db
             .call_blocking(|conn| identity::replace(conn, Purpose::Web, &made))?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = (made, certified);
@@ -301,14 +301,9 @@ impl CsrInput {
     }
 }
 
+/// An IP address or a DNS name, possibly a wildcard (`*.example.com`).
 fn is_name(n: &str) -> bool {
-    n.parse::<std::net::IpAddr>().is_ok()
-        || (n.len() <= 253
-            && n.trim_start_matches("*.").split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            }))
+    n.parse::<std::net::IpAddr>().is_ok() || crate::fields::is_dns_name(n.trim_start_matches("*."))
 }
 
 /// The chain and key as rustls will use them: every certificate parses,
@@ -347,16 +342,6 @@ fn check_pair(made: &Identity, from_request: bool) -> Result<Arc<CertifiedKey>, 
         return Err(invalid(field, why));
     }
     Ok(Arc::new(certified))
-}
-
-fn certified(id: &Identity) -> Result<Arc<CertifiedKey>, IdentityError> {
-    let key = crypto_provider()
-        .key_provider
-        .load_private_key(id.key_der()?)?;
-    let chain = CertificateDer::pem_slice_iter(id.cert_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| IdentityError::Pem(e.to_string()))?;
-    Ok(Arc::new(CertifiedKey::new(chain, key)))
 }
 
 /// The first certificate's facts, with warnings for names and expiry.

@@ -154,15 +154,8 @@ fn validate_host(host: &str) -> Result<String, String> {
     if looks_numeric {
         return Err(format!("\"{host}\" is not a valid IPv4 address."));
     }
-    let valid_label = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
     let name = host.strip_suffix('.').unwrap_or(host);
-    if name.len() > MAX_HOST || !name.split('.').all(valid_label) {
+    if name.len() > MAX_HOST || !crate::fields::is_dns_name(name) {
         return Err(format!(
             "\"{host}\" is not a valid IP address or host name."
         ));

@@ -99,6 +99,16 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
+/// A form of `T`'s fields plus its CSRF token: every form that changes
+/// something takes this shape.
+#[derive(Deserialize)]
+pub struct CsrfFormWith<T> {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(flatten)]
+    pub input: T,
+}
+
 pub fn render(t: &impl Template) -> Result<Html<String>, WebError> {
     t.render().map(Html).map_err(WebError::internal)
 }

@@ -185,6 +185,18 @@ impl Identity {
         Ok(hex::encode(digest.as_ref()))
     }
 
+    /// This identity (its whole certificate chain) as a TLS server presents
+    /// it through a certificate resolver, which can swap it live.
+    pub fn certified_key(&self) -> Result<Arc<rustls::sign::CertifiedKey>, IdentityError> {
+        let key = crypto_provider()
+            .key_provider
+            .load_private_key(self.key_der()?)?;
+        let chain = CertificateDer::pem_slice_iter(self.cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| IdentityError::Pem(e.to_string()))?;
+        Ok(Arc::new(rustls::sign::CertifiedKey::new(chain, key)))
+    }
+
     /// A rustls server configuration presenting this identity.
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, IdentityError> {
         let mut config = rustls::ServerConfig::builder_with_provider(crypto_provider())

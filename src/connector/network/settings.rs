@@ -116,7 +116,7 @@ impl NetworkInput {
     pub fn validate(&self) -> Result<NetworkSettings, FieldErrors> {
         let mut e = FieldErrors::default();
         let hostname = self.hostname.trim().to_ascii_lowercase();
-        if !is_label(&hostname) {
+        if !crate::fields::is_dns_label(&hostname) {
             e.add(
                 "hostname",
                 "letters, digits and hyphens, at most 63, not starting or ending with a hyphen",
@@ -154,7 +154,7 @@ impl NetworkInput {
             e.add("dns", "a static address needs at least one DNS server");
         }
         let search: Vec<String> = items(&self.search).map(str::to_ascii_lowercase).collect();
-        if let Some(bad) = search.iter().find(|d| !is_domain(d)) {
+        if let Some(bad) = search.iter().find(|d| !crate::fields::is_dns_name(d)) {
             e.add("search", format!("{bad:?} is not a domain name"));
         } else if search.len() > 6 {
             e.add("search", "at most 6 search domains");
@@ -162,7 +162,7 @@ impl NetworkInput {
         let ntp: Vec<String> = items(&self.ntp).map(str::to_ascii_lowercase).collect();
         if let Some(bad) = ntp
             .iter()
-            .find(|n| n.parse::<IpAddr>().is_err() && !is_domain(n))
+            .find(|n| n.parse::<IpAddr>().is_err() && !crate::fields::is_dns_name(n))
         {
             e.add("ntp", format!("{bad:?} is not a host name or IP address"));
         } else if ntp.len() > 5 {
@@ -186,18 +186,6 @@ fn items(s: &str) -> impl Iterator<Item = &str> {
     s.split([',', ' ', '\n', '\t'])
         .map(str::trim)
         .filter(|x| !x.is_empty())
-}
-
-fn is_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-fn is_domain(s: &str) -> bool {
-    s.len() <= 253 && s.trim_end_matches('.').split('.').all(is_label)
 }
 
 /// `addr/prefix` into its parts; the message names the field's shape.

@@ -44,13 +44,9 @@ async fn confirm_network(
     State(state): State<AppState>,
     _: ApiCaller,
     headers: http::HeaderMap,
+    uri: http::Uri,
 ) -> ApiResult<NetworkView> {
-    let host = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    state.confirm_network(host).await?;
+    state.confirm_network(&headers, &uri).await?;
     Ok(Json(state.network_view().await.map_err(WebError::from)?))
 }
 

@@ -114,10 +114,20 @@ impl AppState {
         Ok(open)
     }
 
+    /// Confirms the network change from the address this request reached:
+    /// the `Host` header (HTTP/1.1) or the URI's authority (HTTP/2, which
+    /// browsers use here and which carries no `Host` header).
     pub async fn confirm_network(
         &self,
-        host: String,
+        headers: &http::HeaderMap,
+        uri: &http::Uri,
     ) -> Result<(), crate::portal::error::WebError> {
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| uri.authority().map(|a| a.to_string()))
+            .unwrap_or_default();
         self.appliance
             .db
             .call(move |c| crate::connector::network::confirm_from(c, &host))

@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use http::StatusCode;
-use serde::Deserialize;
 
 use crate::connector::access_points::{self, AccessPoint, AccessPointError};
 use crate::connector::ap_admission::RefusedSource;
@@ -18,7 +17,7 @@ use crate::contract::access_point::AccessPointInput;
 use crate::fields::FieldErrors;
 use crate::portal::error::WebError;
 use crate::portal::guard::CurrentSession;
-use crate::portal::layout::{CsrfForm, Layout, NoticeQuery, render};
+use crate::portal::layout::{CsrfForm, CsrfFormWith, Layout, NoticeQuery, render};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -36,14 +35,6 @@ struct AccessPointsPage {
     dropped_total: u64,
     input: AccessPointInput,
     errors: FieldErrors,
-}
-
-#[derive(Deserialize)]
-struct AddForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(flatten)]
-    input: AccessPointInput,
 }
 
 async fn page(state: &AppState, csrf: String) -> Result<AccessPointsPage, WebError> {
@@ -77,7 +68,7 @@ async fn list(
 async fn add(
     State(state): State<AppState>,
     session: CurrentSession,
-    Form(form): Form<AddForm>,
+    Form(form): Form<CsrfFormWith<AccessPointInput>>,
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
     let input = form.input.clone();

@@ -19,7 +19,7 @@ use crate::connector::stats::LinkSnapshot;
 use crate::connector::web::AppState;
 use crate::portal::error::WebError;
 use crate::portal::guard::CurrentSession;
-use crate::portal::layout::{CsrfForm, Layout, NoticeQuery, render};
+use crate::portal::layout::{CsrfForm, CsrfFormWith, Layout, NoticeQuery, render};
 use crate::tls::identity::KeyKind;
 
 pub fn routes() -> Router<AppState> {
@@ -55,14 +55,6 @@ struct ControllersPage {
 struct DeletePage {
     layout: Layout,
     controller: Controller,
-}
-
-#[derive(Deserialize)]
-struct AddForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(flatten)]
-    input: ControllerInput,
 }
 
 fn page(state: &AppState, csrf: String, controllers: Vec<Controller>) -> ControllersPage {
@@ -109,7 +101,7 @@ async fn list(
 async fn add(
     State(state): State<AppState>,
     session: CurrentSession,
-    Form(form): Form<AddForm>,
+    Form(form): Form<CsrfFormWith<ControllerInput>>,
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
     let input = form.input.clone();

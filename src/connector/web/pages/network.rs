@@ -8,14 +8,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use http::{HeaderMap, StatusCode};
-use serde::Deserialize;
 
 use crate::connector::network::{self, HostNetwork, NetworkInput, NetworkView};
 use crate::connector::web::AppState;
 use crate::fields::FieldErrors;
 use crate::portal::error::WebError;
 use crate::portal::guard::CurrentSession;
-use crate::portal::layout::{CsrfForm, Layout, NoticeQuery, render};
+use crate::portal::layout::{CsrfForm, CsrfFormWith, Layout, NoticeQuery, render};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -57,18 +56,10 @@ async fn show(
     Ok(render(&p)?.into_response())
 }
 
-#[derive(Deserialize)]
-struct NetworkForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(flatten)]
-    input: NetworkInput,
-}
-
 async fn save(
     State(state): State<AppState>,
     session: CurrentSession,
-    Form(form): Form<NetworkForm>,
+    Form(form): Form<CsrfFormWith<NetworkInput>>,
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
     match state.change_network(form.input.clone()).await {
@@ -87,15 +78,11 @@ async fn confirm(
     State(state): State<AppState>,
     session: CurrentSession,
     headers: HeaderMap,
+    uri: http::Uri,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
-    let host = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    match state.confirm_network(host).await {
+    match state.confirm_network(&headers, &uri).await {
         Ok(()) => Ok(Redirect::to("/network?notice=network-confirmed").into_response()),
         Err(WebError::Conflict(why)) => {
             let mut p = page(&state, session.0.csrf_token).await?;

@@ -19,7 +19,7 @@ use crate::fields::FieldErrors;
 use crate::portal::auth::api_tokens::{self, ApiToken};
 use crate::portal::error::WebError;
 use crate::portal::guard::CurrentSession;
-use crate::portal::layout::{CsrfForm, Layout, NoticeQuery, render};
+use crate::portal::layout::{CsrfForm, CsrfFormWith, Layout, NoticeQuery, render};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -150,18 +150,10 @@ async fn revoke_token(
     Ok(Redirect::to("/system?notice=api-token-revoked").into_response())
 }
 
-#[derive(Deserialize)]
-struct ProxyForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(flatten)]
-    input: ProxyInput,
-}
-
 async fn save_proxy(
     State(state): State<AppState>,
     session: CurrentSession,
-    Form(form): Form<ProxyForm>,
+    Form(form): Form<CsrfFormWith<ProxyInput>>,
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
     let typed = form.input.clone();
@@ -178,22 +170,6 @@ async fn save_proxy(
         }
         Err(e) => Err(e),
     }
-}
-
-#[derive(Deserialize)]
-struct CsrForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(flatten)]
-    input: CsrInput,
-}
-
-#[derive(Deserialize)]
-struct CertForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(flatten)]
-    upload: CertUpload,
 }
 
 /// The page again with what was typed and why it was refused.
@@ -215,7 +191,7 @@ async fn refused_cert(
 async fn request_cert(
     State(state): State<AppState>,
     session: CurrentSession,
-    Form(form): Form<CsrForm>,
+    Form(form): Form<CsrfFormWith<CsrInput>>,
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
     let input = form.input.clone();
@@ -228,16 +204,16 @@ async fn request_cert(
 async fn install_cert(
     State(state): State<AppState>,
     session: CurrentSession,
-    Form(form): Form<CertForm>,
+    Form(form): Form<CsrfFormWith<CertUpload>>,
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
-    let upload = form.upload.clone();
+    let upload = form.input.clone();
     match state.web_cert(move |c| c.install(&upload)).await {
         Ok(_) => Ok(Redirect::to("/system?notice=cert-installed#certificate").into_response()),
         // The chain is shown again; the key never is.
         Err(e) => {
             refused_cert(&state, session, e, |p| {
-                p.cert_upload.chain_pem = form.upload.chain_pem
+                p.cert_upload.chain_pem = form.input.chain_pem
             })
             .await
         }
