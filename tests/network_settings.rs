@@ -89,6 +89,13 @@ async fn a_change_rolls_back_unless_confirmed_and_the_helper_renders_it() {
         v["pending"].is_null() && v["settings"]["mode"] == "dhcp",
         "{v}"
     );
+    assert_eq!(v["rolled_back"], 1, "the rollback is counted: {v}");
+    assert!(
+        c.page("/network")
+            .await
+            .contains("id=\"network-rolled-back\""),
+        "and shown"
+    );
 
     // Confirmed (here at the console, on the same state file): kept.
     assert_eq!(put(&c, static_50()).await.status(), 200);

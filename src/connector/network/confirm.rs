@@ -23,6 +23,20 @@ use crate::db::{Db, DbError};
 pub const WINDOW_SECS: i64 = 120;
 
 const PENDING_KEY: &str = "network_pending";
+const ROLLBACKS_KEY: &str = "network_rollbacks";
+
+/// Changes that were not confirmed in time and were undone: how many, and
+/// when the last was (shown on the Network page and in the API, never
+/// only in the log).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollbacks {
+    pub count: u64,
+    pub last_at: i64,
+}
+
+pub fn rollbacks(conn: &Connection) -> Result<Rollbacks, DbError> {
+    Ok(crate::db::settings::get(conn, ROLLBACKS_KEY)?.unwrap_or_default())
+}
 
 /// A change waiting for confirmation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +100,10 @@ pub fn expire(conn: &mut Connection, now: i64) -> Result<bool, DbError> {
     }
     settings::put(&tx, &p.previous)?;
     set_pending(&tx, None)?;
+    let mut undone = rollbacks(&tx)?;
+    undone.count += 1;
+    undone.last_at = now;
+    crate::db::settings::put(&tx, ROLLBACKS_KEY, &undone)?;
     tx.commit()?;
     Ok(true)
 }
@@ -174,6 +192,14 @@ mod tests {
             assert_eq!(settings::get(c)?, at("10.0.0.6/24"));
             assert!(expire(c, 231)?);
             assert_eq!(settings::get(c)?, first, "rolled back");
+            assert_eq!(
+                rollbacks(c)?,
+                Rollbacks {
+                    count: 1,
+                    last_at: 231
+                },
+                "and counted"
+            );
             assert_eq!(pending(c)?, None);
             // Confirmed: kept past the deadline.
             propose(c, &at("10.0.0.7/24"), 300, WINDOW_SECS)?;

@@ -55,6 +55,9 @@ pub struct NetworkView {
     /// While a change waits: when the previous settings come back, and
     /// where to open the UI to confirm it.
     pub pending: Option<PendingView>,
+    /// Changes undone for want of confirmation.
+    pub rolled_back: u64,
+    pub last_rollback_text: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,10 +74,13 @@ pub fn view(conn: &Connection, policy: NetworkPolicy) -> Result<NetworkView, DbE
         deadline_text: crate::clock::format_unix(p.deadline),
         open: open_url(&s),
     });
+    let undone = confirm::rollbacks(conn)?;
     Ok(NetworkView {
         managed: policy.managed,
         settings: s.input(),
         pending,
+        rolled_back: undone.count,
+        last_rollback_text: (undone.count > 0).then(|| crate::clock::format_unix(undone.last_at)),
     })
 }
 
