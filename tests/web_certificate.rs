@@ -30,6 +30,7 @@ fn trusting(ca_pem: &str) -> reqwest::Client {
     .with_no_client_auth();
     reqwest::Client::builder()
         .tls_backend_preconfigured(config)
+        .pool_idle_timeout(spaces_connector::portal::server::CLIENT_POOL_IDLE)
         .build()
         .unwrap()
 }

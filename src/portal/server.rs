@@ -30,7 +30,13 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// Deadlines for a client: the TLS handshake, a request's headers, and the
 /// first request after the handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
+/// Also the idle keep-alive limit: hyper starts this clock whenever a
+/// connection waits for its next request.
 const HEADERS: Duration = Duration::from_secs(10);
+/// How long our own HTTP clients keep an idle connection for reuse: well
+/// under `HEADERS`, so a client never sends a request on a connection the
+/// server is closing that instant (the request would fail with an EOF).
+pub const CLIENT_POOL_IDLE: Duration = Duration::from_secs(5);
 const FIRST_REQUEST: Duration = Duration::from_secs(15);
 /// Connections to the UI: a browser opens a handful; thousands from one
 /// address is an attack.

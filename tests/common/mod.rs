@@ -203,6 +203,7 @@ where
 pub fn client_for(pin: &str, jar: Arc<reqwest::cookie::Jar>) -> reqwest::Client {
     reqwest::Client::builder()
         .tls_backend_preconfigured(PinnedKey::client_config(pin))
+        .pool_idle_timeout(spaces_connector::portal::server::CLIENT_POOL_IDLE)
         .cookie_provider(jar)
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -214,6 +215,7 @@ pub fn client_for(pin: &str, jar: Arc<reqwest::cookie::Jar>) -> reqwest::Client 
 pub fn client_from(pin: &str, source: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .tls_backend_preconfigured(PinnedKey::client_config(pin))
+        .pool_idle_timeout(spaces_connector::portal::server::CLIENT_POOL_IDLE)
         .cookie_store(true)
         .local_address(source.parse::<std::net::IpAddr>().unwrap())
         .redirect(reqwest::redirect::Policy::none())

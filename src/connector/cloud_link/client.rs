@@ -63,6 +63,7 @@ impl CloudClient {
             .tls_backend_preconfigured(PinnedKey::client_config(&token.claims.cloud_pin))
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
+            .pool_idle_timeout(crate::portal::server::CLIENT_POOL_IDLE)
             .redirect(reqwest::redirect::Policy::none());
         if let Some(ip) = source {
             builder = builder.local_address(ip);
