@@ -12,6 +12,7 @@
 //! | [`tls`] | shared: TLS identities, key pinning, client authorisation | `db`, `clock` |
 //! | [`portal`] | shared: the web pieces both UIs use (setup, login, sessions, CSRF, layout, errors, server) | `db`, `fields`, `clock`, `host`, `conn_limit` |
 //! | [`db`] | shared: the SQLite state-file helper | `clock` |
+//! | [`service_log`] | shared: a program's recent log, in memory, for its pages | `clock` |
 //! | [`clock`], [`fields`], [`host`], [`conn_limit`] | shared leaves: time, per-field validation messages, this machine's addresses, connection caps | nothing |
 //!
 //! The three programs never import each other; `src/bin/` holds only their
@@ -27,6 +28,7 @@ pub mod fields;
 pub mod host;
 pub mod nmsp;
 pub mod portal;
+pub mod service_log;
 pub mod sim;
 pub mod tls;
 

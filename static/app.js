@@ -81,3 +81,55 @@ if (document.querySelector('[data-live="stats"]')) {
   refresh();
   window.setInterval(refresh, 2000);
 }
+
+// The Logs page: new lines are appended as the service writes them, with
+// the page's own filter; text only (never HTML from a log line).
+const LOG_ROWS_MAX = 2000;
+
+function logTime(ms) {
+  return new Date(ms).toISOString();
+}
+
+async function moreLogs(table) {
+  const params = new URLSearchParams({
+    after: table.getAttribute("data-after") || "0",
+    level: table.getAttribute("data-level") || "",
+    component: table.getAttribute("data-component") || "",
+  });
+  let data;
+  try {
+    const resp = await fetch("/api/v1/logs?" + params.toString(), { credentials: "same-origin" });
+    if (resp.status === 401) { window.location.assign("/login?notice=expired"); return; }
+    if (!resp.ok) return;
+    data = await resp.json();
+  } catch (_) {
+    return;
+  }
+  const body = table.querySelector("tbody");
+  data.lines.forEach((l) => {
+    const row = document.createElement("tr");
+    row.className = "log-" + l.level.toLowerCase();
+    [logTime(l.at_ms), l.level, l.component, l.message].forEach((text, i) => {
+      const cell = document.createElement("td");
+      if (i === 0) {
+        const code = document.createElement("code");
+        code.textContent = text;
+        cell.appendChild(code);
+      } else {
+        cell.textContent = text;
+      }
+      if (i === 3) cell.className = "wrap";
+      row.appendChild(cell);
+    });
+    body.appendChild(row);
+    table.setAttribute("data-after", String(l.seq));
+  });
+  while (body.rows.length > LOG_ROWS_MAX) body.deleteRow(0);
+  const empty = document.getElementById("log-empty");
+  if (empty && data.lines.length > 0) empty.remove();
+}
+
+const logTable = document.querySelector('[data-live="logs"]');
+if (logTable) {
+  window.setInterval(() => moreLogs(logTable), 2000);
+}

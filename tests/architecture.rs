@@ -22,6 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "fields",
             "host",
             "conn_limit",
+            "service_log",
         ],
     ),
     (
@@ -36,6 +37,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tls", &["db", "clock"]),
     ("portal", &["db", "fields", "clock", "conn_limit", "host"]),
     ("db", &["clock"]),
+    ("service_log", &["clock"]),
     ("clock", &[]),
     ("fields", &[]),
     ("host", &[]),

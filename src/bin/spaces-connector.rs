@@ -1,7 +1,7 @@
 //! `spaces-connector`: the appliance (`serve`, the default) and its console
 //! commands.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -77,9 +77,18 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SPACES_CONNECTOR_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    use tracing_subscriber::prelude::*;
+    // stderr (journald on the image) and the ring the Logs page reads.
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                // Colours only for a person at a terminal: journald and
+                // log files would keep the escape codes.
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .with(spaces_connector::service_log::RingLayer)
         .init();
 }
 
@@ -176,6 +185,7 @@ fn run_console(data_dir: &std::path::Path, command: Command) -> anyhow::Result<(
         Command::Network(cmd) => console::network(&appliance, cmd, &mut out)?,
         Command::WebCert(cmd) => console::web_cert(&appliance, cmd, &mut out)?,
         Command::ResetAdmin => console::reset_admin(&appliance, &mut out)?,
+        Command::Audit { limit } => console::audit_trail(&appliance, limit, &mut out)?,
         Command::Serve(_) | Command::Manual | Command::FirstBoot { .. } | Command::HashPassword => {
             unreachable!("handled by main")
         }

@@ -141,6 +141,8 @@ CREATE TABLE group_access_points (
         ),
         // A gap goes on the firehose once, when its grace period is over.
         M::up("ALTER TABLE sequence_gaps ADD COLUMN published INTEGER NOT NULL DEFAULT 0;"),
+        // Who changed what on the dashboard (the portal's audit trail).
+        M::up(crate::portal::audit::AUDIT_TABLE),
     ])
 }
 

@@ -79,6 +79,13 @@ pub enum Command {
     /// Remove the admin password (and all sessions); the web UI then asks
     /// for a new one, as at first boot.
     ResetAdmin,
+    /// Print the audit trail: who changed what, when and from where,
+    /// newest first.
+    Audit {
+        /// How many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
     /// Print the manual page (roff), generated from these definitions, for
     /// the package.
     #[command(hide = true)]

@@ -6,6 +6,7 @@ use std::io::Write;
 
 use crate::connector::access_points::{self, AccessPointError};
 use crate::connector::appliance::Appliance;
+use crate::connector::changes;
 use crate::connector::cli::{
     ApCommand, ControllerCommand, IdentityCommand, NetworkCommand, ProxyCommand, TokenCommand,
     WebCertCommand,
@@ -17,6 +18,7 @@ use crate::connector::nmsp_identity::{RekeyError, RekeyInput};
 use crate::connector::status;
 use crate::connector::stored_token;
 use crate::contract::access_point::AccessPointInput;
+use crate::portal::audit::{self, Audited};
 use crate::portal::auth::admin;
 
 /// A console command's failure, printed as one line by the binary.
@@ -118,6 +120,7 @@ pub fn token(
                     format!("the cloud is not reachable yet ({why}); the service keeps trying"),
                 ),
             };
+            record(a, changes::token_set(&stored))?;
             writeln!(
                 out,
                 "token stored: tenant {} ({}), connector \"{}\"; {note}",
@@ -129,6 +132,9 @@ pub fn token(
                 .enable_all()
                 .build()?;
             let removed = runtime.block_on(enroll::remove(&a.db))?;
+            if removed {
+                record(a, changes::token_cleared())?;
+            }
             writeln!(
                 out,
                 "{}",
@@ -217,6 +223,7 @@ pub fn controller(
             let added =
                 a.db.call_blocking(|c| config_sync::add_controller(c, &input))
                     .map_err(refused)?;
+            record(a, changes::controller_added(&added))?;
             writeln!(
                 out,
                 "added controller {} \"{}\" at {}:{}",
@@ -231,6 +238,7 @@ pub fn controller(
             let removed =
                 a.db.call_blocking(|c| config_sync::remove_controller(c, found.id))
                     .map_err(refused)?;
+            record(a, changes::controller_removed(&removed))?;
             writeln!(out, "removed controller \"{}\"", removed.name)?;
         }
     }
@@ -261,12 +269,14 @@ pub fn ap(a: &Appliance, cmd: ApCommand, out: &mut impl Write) -> Result<(), Con
             let ap =
                 a.db.call_blocking(|c| config_sync::add_access_point(c, &input))
                     .map_err(ap_refused)?;
+            record(a, changes::access_point_added(&ap))?;
             writeln!(out, "allowed access point {} ({})", ap.name, ap.key_hash)?;
         }
         ApCommand::Remove { key_hash } => {
             let ap =
                 a.db.call_blocking(|c| config_sync::remove_access_point(c, &key_hash))
                     .map_err(ap_refused)?;
+            record(a, changes::access_point_removed(&ap))?;
             writeln!(out, "removed access point {} ({})", ap.name, ap.key_hash)?;
         }
     }
@@ -309,6 +319,8 @@ pub fn identity(
             }
             RekeyError::Identity(e) => ConsoleError::Refused(e.to_string()),
         })?;
+        let v = a.identity_view();
+        record(a, changes::rekeyed(v.key_type.as_str(), &v.key_hash))?;
         writeln!(
             out,
             "new NMSP key made: every controller must authorise it before it talks to this connector again"
@@ -353,11 +365,14 @@ pub fn proxy(a: &Appliance, cmd: ProxyCommand, out: &mut impl Write) -> Result<(
     let shown = match input {
         None => a.db.call_blocking(|c| proxy::get(c))?,
         Some(input) => {
-            a.db.call_blocking(|c| proxy::set(c, &input))
-                .map_err(|e| match e {
-                    ProxyError::Invalid(f) => ConsoleError::Refused(f.summary()),
-                    ProxyError::Db(d) => d.into(),
-                })?
+            let stored =
+                a.db.call_blocking(|c| proxy::set(c, &input))
+                    .map_err(|e| match e {
+                        ProxyError::Invalid(f) => ConsoleError::Refused(f.summary()),
+                        ProxyError::Db(d) => d.into(),
+                    })?;
+            record(a, changes::proxy_set(&stored.url))?;
+            stored
         }
     }
     .view();
@@ -395,9 +410,11 @@ pub fn web_cert(
     match cmd {
         WebCertCommand::Show => {}
         WebCertCommand::Request { common_name, names } => {
+            let change = changes::certificate_requested(&common_name);
             let csr = cell
                 .request(&CsrInput { common_name, names })
                 .map_err(refused)?;
+            record(a, change)?;
             write!(out, "{csr}")?;
             writeln!(
                 out,
@@ -415,6 +432,7 @@ pub fn web_cert(
                 key_pem: key.as_deref().map(read).transpose()?.unwrap_or_default(),
             };
             cell.install(&upload).map_err(refused)?;
+            record(a, changes::certificate_installed(&cell.info().subject))?;
             writeln!(
                 out,
                 "installed: the admin UI serves it from the next connection"
@@ -422,6 +440,7 @@ pub fn web_cert(
         }
         WebCertCommand::SelfSigned => {
             cell.reset_self_signed(&a.hostname).map_err(refused)?;
+            record(a, changes::certificate_self_signed())?;
             writeln!(out, "back to a self-signed certificate")?;
         }
     }
@@ -483,10 +502,12 @@ pub fn network(
             // A running service hands it to the helper within a second;
             // without one, hand it over now.
             confirm::handoff(&a.data_dir, &made)?;
+            record(a, changes::network_changed(&input))?;
             writeln!(out, "network settings in force")?;
         }
         NetworkCommand::Confirm => {
             a.db.call_blocking(|c| confirm::confirm(c))?;
+            record(a, changes::network_confirmed())?;
             writeln!(out, "network settings confirmed")?;
         }
         NetworkCommand::Apply { .. } => unreachable!("run without the state file"),
@@ -516,6 +537,13 @@ pub fn network(
 
 pub fn reset_admin(a: &Appliance, out: &mut impl Write) -> Result<(), ConsoleError> {
     a.db.call_blocking(admin::reset)?;
+    record(
+        a,
+        Audited::new(
+            "password.reset",
+            "admin password removed at the console; all sessions ended",
+        ),
+    )?;
     let code =
         a.db.call_blocking(|c| crate::portal::auth::setup_code::pending(c, &a.data_dir))?;
     writeln!(
@@ -524,6 +552,34 @@ pub fn reset_admin(a: &Appliance, out: &mut impl Write) -> Result<(), ConsoleErr
     )?;
     if let Some(code) = code {
         writeln!(out, "setup code: {code}")?;
+    }
+    Ok(())
+}
+
+/// Records a change made here in the audit trail, as the console's.
+fn record(a: &Appliance, change: Audited) -> Result<(), ConsoleError> {
+    a.db.call_blocking(move |c| {
+        audit::record(c, &audit::Actor::console(), change.action, &change.detail)
+    })?;
+    Ok(())
+}
+
+/// `audit`: the newest changes, newest first.
+pub fn audit_trail(a: &Appliance, limit: i64, out: &mut impl Write) -> Result<(), ConsoleError> {
+    let entries = a.db.call_blocking(move |c| audit::recent(c, limit))?;
+    if entries.is_empty() {
+        writeln!(out, "no changes recorded")?;
+    }
+    for e in entries {
+        writeln!(
+            out,
+            "{}  {}  from {}  {}  {}",
+            e.when(),
+            e.actor,
+            e.source,
+            e.action,
+            e.detail
+        )?;
     }
     Ok(())
 }

@@ -5,12 +5,14 @@
 //! binary answers console commands (`console`) on the same state file.
 //!
 //! May import the shared modules (`nmsp`, `contract`, `tls`, `portal`,
-//! `db`, `clock`, `fields`, `host`, `conn_limit`); never `cloud` or `sim`.
+//! `db`, `clock`, `fields`, `host`, `conn_limit`, `service_log`); never
+//! `cloud` or `sim`.
 
 pub mod access_points;
 pub mod ap_admission;
 pub mod ap_channel;
 pub mod appliance;
+pub mod changes;
 pub mod cli;
 pub mod clock_sync;
 pub mod cloud_link;

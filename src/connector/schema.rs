@@ -99,6 +99,8 @@ ALTER TABLE controllers ADD COLUMN added_by TEXT NOT NULL DEFAULT '';
         // API tokens have a scope; those made before scopes could do
         // everything and keep that.
         M::up("ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin';"),
+        // Who changed what, from where (the portal's audit trail).
+        M::up(crate::portal::audit::AUDIT_TABLE),
     ])
 }
 
@@ -109,7 +111,7 @@ pub fn apply(conn: &mut Connection) -> Result<(), DbError> {
 
 #[cfg(test)]
 fn latest_version() -> i64 {
-    5
+    6
 }
 
 #[cfg(test)]

@@ -84,7 +84,26 @@ async fn session_from<S: Portal>(parts: &Parts, state: &S) -> Result<sessions::S
 impl<S: Portal> FromRequestParts<S> for CurrentSession {
     type Rejection = WebError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, WebError> {
-        session_from(parts, state).await.map(CurrentSession)
+        let session = session_from(parts, state).await?;
+        name_actor(parts, session_actor(&session));
+        Ok(CurrentSession(session))
+    }
+}
+
+/// How the audit trail names a browser session: the admin, and which of
+/// their sessions (the start of its stored hash, which is no secret).
+fn session_actor(session: &sessions::Session) -> String {
+    format!(
+        "{} (session {})",
+        admin::USERNAME,
+        &session.id_hash[..8.min(session.id_hash.len())]
+    )
+}
+
+/// Tells the audit layer who this request is.
+fn name_actor(parts: &Parts, who: String) {
+    if let Some(slot) = parts.extensions.get::<super::audit::ActorSlot>() {
+        slot.set(who);
     }
 }
 
@@ -102,12 +121,13 @@ impl<S: Portal> FromRequestParts<S> for ApiCaller {
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(|s| s.trim().to_string())
                 .ok_or(WebError::LoginRequired)?;
-            let scope = state
+            let (scope, name) = state
                 .db()
                 .call(move |c| api_tokens::authenticate(c, &secret))
                 .await
                 .map_err(WebError::from)?
                 .ok_or(WebError::LoginRequired)?;
+            name_actor(parts, format!("API token \"{name}\""));
             let reads = matches!(parts.method, Method::GET | Method::HEAD);
             return match scope {
                 api_tokens::Scope::Admin => Ok(ApiCaller),
@@ -119,6 +139,7 @@ impl<S: Portal> FromRequestParts<S> for ApiCaller {
             };
         }
         let session = session_from(parts, state).await?;
+        name_actor(parts, session_actor(&session));
         let safe = matches!(parts.method, Method::GET | Method::HEAD);
         if !safe {
             let sent = parts

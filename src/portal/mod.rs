@@ -9,6 +9,7 @@
 //! never a program.
 
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod guard;
@@ -64,6 +65,10 @@ pub fn harden<S: Portal>(app: Router<S>, state: S, assets: &Assets) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::setup_gate::<S>,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::record_changes::<S>,
         ))
         .merge(assets.routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))

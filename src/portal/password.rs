@@ -82,5 +82,10 @@ async fn change<S: Portal>(
         .call(move |c| admin::change_password(c, &hash, &keep))
         .await?;
     tracing::info!("admin password changed");
-    Ok(Redirect::to("/?notice=password-changed").into_response())
+    let done = Redirect::to("/?notice=password-changed").into_response();
+    Ok(crate::portal::audit::Audited::new(
+        "password.change",
+        "admin password changed; other sessions ended",
+    )
+    .on(done))
 }

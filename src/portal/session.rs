@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::layout::{CsrfForm, Layout, NoticeQuery, render};
 use crate::portal::Portal;
+use crate::portal::audit::Audited;
 use crate::portal::auth::{
     admin, password, random_secret, secrets_equal, sessions, setup_code, throttle,
 };
@@ -193,7 +194,10 @@ async fn setup<S: Portal>(
         return Ok(Redirect::to("/login").into_response());
     }
     tracing::info!(client = %ip, "admin password set at first boot");
-    start_session(&state, jar, &ip).await
+    let done = start_session(&state, jar, &ip).await?;
+    Ok(Audited::new("setup", "admin password set at first boot")
+        .by(admin::USERNAME)
+        .on(done))
 }
 
 async fn login_form<S: Portal>(
@@ -247,11 +251,20 @@ async fn login<S: Portal>(
         Ok(false) => {
             attempt.failed();
             tracing::warn!(client = %ip, "failed login");
-            return refuse(
+            // What was typed as a user name is kept only when it is the
+            // admin's: a password typed in the wrong field must not be.
+            let who = match throttle::normalise_user(&form.username) == admin::USERNAME {
+                true => admin::USERNAME,
+                false => "unknown user",
+            };
+            let refused = refuse(
                 &state,
                 WebError::Refused("Wrong user name or password.".into()),
                 form,
-            );
+            )?;
+            return Ok(Audited::new("login.failed", "wrong user name or password")
+                .by(who)
+                .on(refused));
         }
         Err(password::Busy) => {
             // Not the client's fault: its slot is given back uncounted.
@@ -261,7 +274,8 @@ async fn login<S: Portal>(
     }
     attempt.succeeded();
     tracing::info!(client = %ip, "admin logged in");
-    start_session(&state, jar, &ip).await
+    let done = start_session(&state, jar, &ip).await?;
+    Ok(Audited::new("login", "").by(admin::USERNAME).on(done))
 }
 
 /// Logs the browser in with a brand-new session id (any session it had is
@@ -300,5 +314,6 @@ async fn logout<S: Portal>(
     let id = session.0.id_hash.clone();
     state.db().call(move |c| sessions::delete(c, &id)).await?;
     let jar = jar.remove(removal(SESSION_COOKIE));
-    Ok((jar, Redirect::to("/login?notice=logged-out")).into_response())
+    let done = (jar, Redirect::to("/login?notice=logged-out")).into_response();
+    Ok(Audited::new("logout", "").on(done))
 }

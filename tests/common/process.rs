@@ -27,10 +27,15 @@ impl Drop for Proc {
 
 impl Proc {
     pub fn spawn(cmd: &mut Command) -> Proc {
+        Proc::spawn_logging(cmd, Stdio::null())
+    }
+
+    /// Like [`Proc::spawn`], its standard error (the log) going to `log`.
+    pub fn spawn_logging(cmd: &mut Command, log: Stdio) -> Proc {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         let out = child.stdout.take().unwrap();
@@ -106,7 +111,20 @@ pub struct Serving {
 }
 
 pub async fn serve(dir: &Path, ip: &str, https_port: u16, ap_port: u16) -> Serving {
-    let proc = Proc::spawn(
+    serve_logging(dir, ip, https_port, ap_port, "warn", Stdio::null()).await
+}
+
+/// [`serve`] with the log at `filter` (`SPACES_CONNECTOR_LOG`) written to
+/// `log`.
+pub async fn serve_logging(
+    dir: &Path,
+    ip: &str,
+    https_port: u16,
+    ap_port: u16,
+    filter: &str,
+    log: Stdio,
+) -> Serving {
+    let proc = Proc::spawn_logging(
         Command::new(env!("CARGO_BIN_EXE_spaces-connector"))
             .arg("--data-dir")
             .arg(dir)
@@ -125,7 +143,8 @@ pub async fn serve(dir: &Path, ip: &str, https_port: u16, ap_port: u16) -> Servi
             ])
             .env("SPACES_CONNECTOR_ECHO_INTERVAL_MS", "500")
             .env("SPACES_CONNECTOR_DEAD_AFTER_MS", "3000")
-            .env("SPACES_CONNECTOR_LOG", "warn"),
+            .env("SPACES_CONNECTOR_LOG", filter),
+        log,
     );
     let open = proc.line_with("Open https://").await;
     let url = open.split_whitespace().nth(1).unwrap().to_string();
@@ -161,6 +180,17 @@ impl ConnectorProc {
     /// Starts the connector (see [`serve`]), then sets its admin password
     /// and makes an API token, unless already set up.
     pub async fn start(dir: &Path, ip: &str, https_port: u16, ap_port: u16) -> ConnectorProc {
+        ConnectorProc::ready(serve(dir, ip, https_port, ap_port).await, dir, ip).await
+    }
+
+    /// [`ConnectorProc::start`] on any ports, its log at `filter` written
+    /// to `log`.
+    pub async fn start_logging(dir: &Path, ip: &str, filter: &str, log: Stdio) -> ConnectorProc {
+        let serving = serve_logging(dir, ip, 0, 0, filter, log).await;
+        ConnectorProc::ready(serving, dir, ip).await
+    }
+
+    async fn ready(serving: Serving, dir: &Path, ip: &str) -> ConnectorProc {
         let Serving {
             proc,
             url,
@@ -168,7 +198,7 @@ impl ConnectorProc {
             ap_addr,
             http,
             pin,
-        } = serve(dir, ip, https_port, ap_port).await;
+        } = serving;
         if url.ends_with("/setup") {
             set_up_at(&http, &base, &setup_code_in(dir)).await;
         } else {

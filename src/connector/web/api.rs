@@ -6,7 +6,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -14,11 +14,13 @@ use serde_json::{Value, json};
 use super::AppState;
 use crate::connector::access_points::{self, AccessPoint};
 use crate::connector::appliance::IdentityView;
+use crate::connector::changes;
 use crate::connector::cloud_link::config_sync;
 use crate::connector::controllers::{self, Controller, ControllerInput};
 use crate::connector::nmsp_identity::RekeyInput;
 use crate::connector::stored_token;
 use crate::contract::access_point::AccessPointInput;
+use crate::portal::audit::Audited;
 use crate::portal::error::{ApiError, WebError};
 use crate::portal::guard::ApiCaller;
 
@@ -37,12 +39,17 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/access-points/{hash}", delete(remove_access_point))
         .route("/stats", get(stats))
+        .route("/audit", get(audit_trail))
+        .route("/logs", get(logs))
+        .route("/logs/download", get(logs_download))
         .route("/token", get(get_token).put(set_token).delete(clear_token))
         .nest("/settings", super::api_settings::routes())
         .fallback(|| async { ApiError(WebError::NotFound) })
 }
 
 pub(super) type ApiResult<T> = Result<Json<T>, ApiError>;
+/// A change's answer: what it did, and how the audit trail names it.
+pub(super) type Changed<T> = Result<(Extension<Audited>, Json<T>), ApiError>;
 
 /// `Json` whose rejections use the API's error shape.
 pub(super) struct ApiJson<T>(pub T);
@@ -84,9 +91,11 @@ async fn rekey(
     State(state): State<AppState>,
     _: ApiCaller,
     ApiJson(input): ApiJson<RekeyInput>,
-) -> ApiResult<IdentityView> {
+) -> Changed<IdentityView> {
     state.rekey(input).await?;
-    Ok(Json(state.appliance.identity_view()))
+    let view = state.appliance.identity_view();
+    let change = changes::rekeyed(view.key_type.as_str(), &view.key_hash);
+    Ok((Extension(change), Json(view)))
 }
 
 async fn list_controllers(
@@ -107,7 +116,7 @@ async fn add_controller(
     State(state): State<AppState>,
     _: ApiCaller,
     ApiJson(input): ApiJson<ControllerInput>,
-) -> Result<(StatusCode, Json<Controller>), ApiError> {
+) -> Result<(StatusCode, Extension<Audited>, Json<Controller>), ApiError> {
     let added = state
         .appliance
         .db
@@ -115,14 +124,15 @@ async fn add_controller(
         .await
         .map_err(WebError::from)?;
     state.controllers_changed();
-    Ok((StatusCode::CREATED, Json(added)))
+    let change = changes::controller_added(&added);
+    Ok((StatusCode::CREATED, Extension(change), Json(added)))
 }
 
 async fn remove_controller(
     State(state): State<AppState>,
     _: ApiCaller,
     Path(id): Path<i64>,
-) -> ApiResult<Controller> {
+) -> Changed<Controller> {
     let removed = state
         .appliance
         .db
@@ -130,7 +140,10 @@ async fn remove_controller(
         .await
         .map_err(WebError::from)?;
     state.controllers_changed();
-    Ok(Json(removed))
+    Ok((
+        Extension(changes::controller_removed(&removed)),
+        Json(removed),
+    ))
 }
 
 /// The allow-list, and what the AP port refused.
@@ -155,7 +168,7 @@ async fn add_access_point(
     State(state): State<AppState>,
     _: ApiCaller,
     ApiJson(input): ApiJson<AccessPointInput>,
-) -> Result<(StatusCode, Json<AccessPoint>), ApiError> {
+) -> Result<(StatusCode, Extension<Audited>, Json<AccessPoint>), ApiError> {
     let added = state
         .appliance
         .db
@@ -163,14 +176,15 @@ async fn add_access_point(
         .await
         .map_err(WebError::from)?;
     state.access_points_changed();
-    Ok((StatusCode::CREATED, Json(added)))
+    let change = changes::access_point_added(&added);
+    Ok((StatusCode::CREATED, Extension(change), Json(added)))
 }
 
 async fn remove_access_point(
     State(state): State<AppState>,
     _: ApiCaller,
     Path(hash): Path<String>,
-) -> ApiResult<AccessPoint> {
+) -> Changed<AccessPoint> {
     let removed = state
         .appliance
         .db
@@ -178,14 +192,17 @@ async fn remove_access_point(
         .await
         .map_err(WebError::from)?;
     state.access_points_changed();
-    Ok(Json(removed))
+    Ok((
+        Extension(changes::access_point_removed(&removed)),
+        Json(removed),
+    ))
 }
 
 async fn accept_cert(
     State(state): State<AppState>,
     _: ApiCaller,
     Path(id): Path<i64>,
-) -> ApiResult<Controller> {
+) -> Changed<Controller> {
     let c = state
         .appliance
         .db
@@ -193,7 +210,7 @@ async fn accept_cert(
         .await
         .map_err(WebError::from)?;
     state.supervisor.restart(id);
-    Ok(Json(c))
+    Ok((Extension(changes::controller_key_accepted(&c)), Json(c)))
 }
 
 /// The pre-flight check: each step with its result and, for a failure,
@@ -211,6 +228,52 @@ async fn check_controller(
 
 /// `?offset=&limit=` over each channel's links: a site with thousands of
 /// APs answers in pages; the totals always cover the whole channel.
+/// The service's recent log: `?level=warn&component=connector::cloud_link
+/// &after=SEQ&limit=N`, oldest first, with what the ring holds.
+async fn logs(
+    _: ApiCaller,
+    axum::extract::Query(q): axum::extract::Query<crate::service_log::LogQuery>,
+) -> ApiResult<Value> {
+    let ring = crate::service_log::ring();
+    Ok(Json(
+        json!({ "lines": ring.query(&q), "summary": ring.summary() }),
+    ))
+}
+
+async fn logs_download(
+    _: ApiCaller,
+    axum::extract::Query(q): axum::extract::Query<crate::service_log::LogQuery>,
+) -> Response {
+    crate::service_log::download(&q).into_response()
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    #[serde(default = "audit_all")]
+    limit: i64,
+}
+
+fn audit_all() -> i64 {
+    crate::portal::audit::KEEP
+}
+
+/// The audit trail, newest first.
+async fn audit_trail(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    axum::extract::Query(q): axum::extract::Query<AuditQuery>,
+) -> ApiResult<Vec<crate::portal::audit::AuditEntry>> {
+    let limit = q.limit;
+    Ok(Json(
+        state
+            .appliance
+            .db
+            .call(move |c| crate::portal::audit::recent(c, limit))
+            .await
+            .map_err(WebError::from)?,
+    ))
+}
+
 #[derive(Deserialize)]
 struct Page {
     #[serde(default)]
@@ -303,7 +366,7 @@ async fn set_token(
     State(state): State<AppState>,
     _: ApiCaller,
     ApiJson(body): ApiJson<TokenBody>,
-) -> ApiResult<Value> {
+) -> Changed<Value> {
     use crate::connector::cloud_link::enroll::Enrolled;
     let (stored, pending) = match state
         .cloud
@@ -314,12 +377,16 @@ async fn set_token(
         Enrolled::Registered(t) => (t, None),
         Enrolled::Pending(t, why) => (t, Some(why)),
     };
-    Ok(Json(
-        json!({ "token": stored, "registered": pending.is_none(), "cloud_error": pending }),
+    Ok((
+        Extension(changes::token_set(&stored)),
+        Json(json!({ "token": stored, "registered": pending.is_none(), "cloud_error": pending })),
     ))
 }
 
-async fn clear_token(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Value> {
+async fn clear_token(State(state): State<AppState>, _: ApiCaller) -> Changed<Value> {
     let removed = state.cloud.remove_token().await.map_err(WebError::from)?;
-    Ok(Json(json!({ "removed": removed })))
+    Ok((
+        Extension(changes::token_cleared()),
+        Json(json!({ "removed": removed })),
+    ))
 }

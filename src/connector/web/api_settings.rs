@@ -4,11 +4,12 @@
 
 use axum::extract::State;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Serialize;
 
 use super::AppState;
-use super::api::{ApiJson, ApiResult};
+use super::api::{ApiJson, ApiResult, Changed};
+use crate::connector::changes;
 use crate::connector::network::{NetworkInput, NetworkView};
 use crate::connector::proxy::{self, ProxyInput, ProxyView};
 use crate::connector::web_cert::{CertInfo, CertUpload, CsrInput};
@@ -35,9 +36,11 @@ async fn set_network(
     State(state): State<AppState>,
     _: ApiCaller,
     ApiJson(input): ApiJson<NetworkInput>,
-) -> ApiResult<NetworkView> {
+) -> Changed<NetworkView> {
+    let change = changes::network_changed(&input);
     state.change_network(input).await?;
-    Ok(Json(state.network_view().await.map_err(WebError::from)?))
+    let view = state.network_view().await.map_err(WebError::from)?;
+    Ok((Extension(change), Json(view)))
 }
 
 async fn confirm_network(
@@ -45,9 +48,10 @@ async fn confirm_network(
     _: ApiCaller,
     headers: http::HeaderMap,
     uri: http::Uri,
-) -> ApiResult<NetworkView> {
+) -> Changed<NetworkView> {
     state.confirm_network(&headers, &uri).await?;
-    Ok(Json(state.network_view().await.map_err(WebError::from)?))
+    let view = state.network_view().await.map_err(WebError::from)?;
+    Ok((Extension(changes::network_confirmed()), Json(view)))
 }
 
 #[derive(Serialize)]
@@ -79,9 +83,13 @@ async fn request_cert(
     State(state): State<AppState>,
     _: ApiCaller,
     ApiJson(input): ApiJson<CsrInput>,
-) -> ApiResult<serde_json::Value> {
+) -> Changed<serde_json::Value> {
+    let change = changes::certificate_requested(&input.common_name);
     let csr = state.web_cert(move |c| c.request(&input)).await?;
-    Ok(Json(serde_json::json!({ "csr_pem": csr })))
+    Ok((
+        Extension(change),
+        Json(serde_json::json!({ "csr_pem": csr })),
+    ))
 }
 
 /// `{"chain_pem", "key_pem"?}`: checked, then presented from the next
@@ -90,15 +98,20 @@ async fn install_cert(
     State(state): State<AppState>,
     _: ApiCaller,
     ApiJson(upload): ApiJson<CertUpload>,
-) -> ApiResult<CertView> {
+) -> Changed<CertView> {
     state.web_cert(move |c| c.install(&upload)).await?;
-    cert_view(&state).await
+    let view = cert_view(&state).await?;
+    let change = changes::certificate_installed(&view.certificate.subject);
+    Ok((Extension(change), view))
 }
 
-async fn self_signed(State(state): State<AppState>, _: ApiCaller) -> ApiResult<CertView> {
+async fn self_signed(State(state): State<AppState>, _: ApiCaller) -> Changed<CertView> {
     let host = state.appliance.hostname.clone();
     state.web_cert(move |c| c.reset_self_signed(&host)).await?;
-    cert_view(&state).await
+    Ok((
+        Extension(changes::certificate_self_signed()),
+        cert_view(&state).await?,
+    ))
 }
 
 async fn get_proxy(State(state): State<AppState>, _: ApiCaller) -> ApiResult<ProxyView> {
@@ -117,6 +130,7 @@ async fn set_proxy(
     State(state): State<AppState>,
     _: ApiCaller,
     ApiJson(input): ApiJson<ProxyInput>,
-) -> ApiResult<ProxyView> {
-    Ok(Json(state.set_proxy(input).await?))
+) -> Changed<ProxyView> {
+    let view = state.set_proxy(input).await?;
+    Ok((Extension(changes::proxy_set(&view.url)), Json(view)))
 }

@@ -213,6 +213,7 @@ impl portal::Portal for AppState {
         ("/token", "token", "Token"),
         ("/network", "network", "Network"),
         ("/system", "system", "System"),
+        ("/logs", "logs", "Logs"),
         ("/password", "password", "Password"),
     ];
     const NOTICES: &'static [(&'static str, &'static str)] = pages::NOTICES;

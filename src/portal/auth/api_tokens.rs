@@ -86,20 +86,21 @@ pub fn create(conn: &Connection, name: &str, scope: Scope) -> Result<(String, Ap
     Ok((secret, token))
 }
 
-/// The scope of `secret` when it is a live token; records its use.
-pub fn authenticate(conn: &Connection, secret: &str) -> Result<Option<Scope>, DbError> {
+/// The scope and name of `secret` when it is a live token; records its
+/// use.
+pub fn authenticate(conn: &Connection, secret: &str) -> Result<Option<(Scope, String)>, DbError> {
     if !secret.starts_with(PREFIX) {
         return Ok(None);
     }
-    let scope: Option<String> = conn
+    let found: Option<(String, String)> = conn
         .query_row(
-            "UPDATE api_tokens SET last_used = ?1 WHERE token_hash = ?2 RETURNING scope",
+            "UPDATE api_tokens SET last_used = ?1 WHERE token_hash = ?2 RETURNING scope, name",
             params![now_unix(), secret_hash(secret)],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
     // An unknown scope (a newer version's) is treated as the least one.
-    Ok(scope.map(|s| Scope::parse(&s).unwrap_or(Scope::Read)))
+    Ok(found.map(|(s, name)| (Scope::parse(&s).unwrap_or(Scope::Read), name)))
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<ApiToken>, DbError> {
@@ -119,6 +120,13 @@ pub fn list(conn: &Connection) -> Result<Vec<ApiToken>, DbError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn revoke(conn: &Connection, id: i64) -> Result<bool, DbError> {
-    Ok(conn.execute("DELETE FROM api_tokens WHERE id = ?1", [id])? == 1)
+/// Revokes a token; its name, if there was one.
+pub fn revoke(conn: &Connection, id: i64) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .query_row(
+            "DELETE FROM api_tokens WHERE id = ?1 RETURNING name",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?)
 }

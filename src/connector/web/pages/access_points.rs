@@ -81,7 +81,8 @@ async fn add(
         Ok(ap) => {
             tracing::info!(ap = %ap.name, key_hash = %ap.key_hash, "access point allowed");
             state.access_points_changed();
-            Ok(Redirect::to("/access-points?notice=ap-added").into_response())
+            let done = Redirect::to("/access-points?notice=ap-added").into_response();
+            Ok(crate::connector::changes::access_point_added(&ap).on(done))
         }
         Err(AccessPointError::Invalid(errors)) => {
             let mut p = page(&state, session.0.csrf_token).await?;
@@ -107,5 +108,6 @@ async fn remove(
         .await?;
     tracing::info!(ap = %removed.name, "access point removed from the allow-list");
     state.access_points_changed();
-    Ok(Redirect::to("/access-points?notice=ap-removed").into_response())
+    let done = Redirect::to("/access-points?notice=ap-removed").into_response();
+    Ok(crate::connector::changes::access_point_removed(&removed).on(done))
 }

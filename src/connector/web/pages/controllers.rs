@@ -114,7 +114,8 @@ async fn add(
         Ok(c) => {
             tracing::info!(controller = %c.name, host = %c.host, port = c.port, "controller added");
             state.controllers_changed();
-            Ok(Redirect::to("/controllers?notice=controller-added").into_response())
+            let done = Redirect::to("/controllers?notice=controller-added").into_response();
+            Ok(crate::connector::changes::controller_added(&c).on(done))
         }
         Err(ControllerError::Invalid(errors)) => {
             let mut p = page(&state, session.0.csrf_token, all(&state).await?);
@@ -163,7 +164,8 @@ async fn delete(
         .await?;
     tracing::info!(controller = %removed.name, "controller removed");
     state.controllers_changed();
-    Ok(Redirect::to("/controllers?notice=controller-removed").into_response())
+    let done = Redirect::to("/controllers?notice=controller-removed").into_response();
+    Ok(crate::connector::changes::controller_removed(&removed).on(done))
 }
 
 /// An admin trusts a controller's changed certificate.
@@ -181,7 +183,8 @@ async fn accept_cert(
         .await?;
     tracing::info!(controller = %c.name, "new controller certificate accepted");
     state.supervisor.restart(id);
-    Ok(Redirect::to("/controllers?notice=cert-accepted").into_response())
+    let done = Redirect::to("/controllers?notice=cert-accepted").into_response();
+    Ok(crate::connector::changes::controller_key_accepted(&c).on(done))
 }
 
 #[derive(Deserialize)]
@@ -207,7 +210,11 @@ async fn rekey(
         confirm: form.confirm.is_some(),
     };
     match state.rekey(input.clone()).await {
-        Ok(()) => Ok(Redirect::to("/controllers?notice=rekeyed#identity").into_response()),
+        Ok(()) => {
+            let view = state.appliance.identity_view();
+            let done = Redirect::to("/controllers?notice=rekeyed#identity").into_response();
+            Ok(crate::connector::changes::rekeyed(view.key_type.as_str(), &view.key_hash).on(done))
+        }
         Err(WebError::Invalid { fields, .. }) => {
             let mut p = page(&state, session.0.csrf_token, all(&state).await?);
             p.rekey = input;

@@ -4,6 +4,7 @@
 mod access_points;
 mod controllers;
 mod dashboard;
+mod logs;
 mod network;
 mod statistics;
 mod system;
@@ -22,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .merge(network::routes())
         .merge(statistics::routes())
         .merge(access_points::routes())
+        .merge(logs::routes())
 }
 
 /// Fixed texts shown after a redirect (`?notice=<key>`), so a URL cannot

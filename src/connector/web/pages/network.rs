@@ -63,7 +63,10 @@ async fn save(
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
     match state.change_network(form.input.clone()).await {
-        Ok(_) => Ok(Redirect::to("/network?notice=network-applied").into_response()),
+        Ok(_) => {
+            let done = Redirect::to("/network?notice=network-applied").into_response();
+            Ok(crate::connector::changes::network_changed(&form.input).on(done))
+        }
         Err(WebError::Invalid { fields, .. }) => {
             let mut p = page(&state, session.0.csrf_token).await?;
             p.input = form.input;
@@ -83,7 +86,10 @@ async fn confirm(
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
     match state.confirm_network(&headers, &uri).await {
-        Ok(()) => Ok(Redirect::to("/network?notice=network-confirmed").into_response()),
+        Ok(()) => {
+            let done = Redirect::to("/network?notice=network-confirmed").into_response();
+            Ok(crate::connector::changes::network_confirmed().on(done))
+        }
         Err(WebError::Conflict(why)) => {
             let mut p = page(&state, session.0.csrf_token).await?;
             p.refusal = Some(why);

@@ -16,6 +16,7 @@ use crate::connector::web::AppState;
 use crate::connector::web_cert::{CertInfo, CertUpload, CsrInput};
 use crate::db::DbError;
 use crate::fields::FieldErrors;
+use crate::portal::audit::{self, AuditEntry};
 use crate::portal::auth::api_tokens::{self, ApiToken};
 use crate::portal::error::WebError;
 use crate::portal::guard::CurrentSession;
@@ -52,7 +53,13 @@ struct SystemPage {
     cert_errors: FieldErrors,
     /// What a headless first boot applied, if one did.
     first_boot: Option<FirstBootRecord>,
+    /// The newest changes, newest first.
+    audit: Vec<AuditEntry>,
+    audit_keep: i64,
 }
+
+/// Audit entries the page shows; the API gives all.
+const AUDIT_SHOWN: i64 = 50;
 
 #[derive(Deserialize)]
 struct NewTokenForm {
@@ -66,7 +73,7 @@ struct NewTokenForm {
 
 async fn page(state: &AppState, csrf: String) -> Result<SystemPage, WebError> {
     let status = state.appliance.status().await?;
-    let (tokens, stored_proxy, first_boot) = state
+    let (tokens, stored_proxy, first_boot, audit) = state
         .appliance
         .db
         .call(|c| {
@@ -74,6 +81,7 @@ async fn page(state: &AppState, csrf: String) -> Result<SystemPage, WebError> {
                 api_tokens::list(c)?,
                 proxy::get(c)?,
                 crate::connector::first_boot::get(c)?,
+                audit::recent(c, AUDIT_SHOWN)?,
             ))
         })
         .await?;
@@ -95,6 +103,8 @@ async fn page(state: &AppState, csrf: String) -> Result<SystemPage, WebError> {
         cert_upload: CertUpload::default(),
         cert_errors: FieldErrors::default(),
         first_boot,
+        audit,
+        audit_keep: audit::KEEP,
     })
 }
 
@@ -122,14 +132,15 @@ async fn create_token(
         p.name_error = Some("Enter a name of 1 to 64 characters.".into());
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&p)?).into_response());
     }
-    let (secret, _) = state
+    let (secret, made) = state
         .appliance
         .db
         .call(move |c| api_tokens::create(c, &name, scope))
         .await?;
     let mut p = page(&state, session.0.csrf_token).await?;
     p.new_token = Some(secret);
-    Ok(render(&p)?.into_response())
+    let change = crate::connector::changes::api_token_created(&made.name, scope.as_str());
+    Ok(change.on(render(&p)?.into_response()))
 }
 
 async fn revoke_token(
@@ -139,15 +150,16 @@ async fn revoke_token(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
-    if !state
+    let Some(name) = state
         .appliance
         .db
         .call(move |c| api_tokens::revoke(c, id))
         .await?
-    {
+    else {
         return Err(WebError::NotFound);
-    }
-    Ok(Redirect::to("/system?notice=api-token-revoked").into_response())
+    };
+    let done = Redirect::to("/system?notice=api-token-revoked").into_response();
+    Ok(crate::connector::changes::api_token_revoked(&name).on(done))
 }
 
 async fn save_proxy(
@@ -158,7 +170,10 @@ async fn save_proxy(
     session.check_csrf(&form.csrf)?;
     let typed = form.input.clone();
     match state.set_proxy(form.input).await {
-        Ok(_) => Ok(Redirect::to("/system?notice=proxy-saved#proxy").into_response()),
+        Ok(view) => {
+            let done = Redirect::to("/system?notice=proxy-saved#proxy").into_response();
+            Ok(crate::connector::changes::proxy_set(&view.url).on(done))
+        }
         Err(WebError::Invalid { fields, .. }) => {
             let mut p = page(&state, session.0.csrf_token).await?;
             // What was typed, never the password.
@@ -196,7 +211,10 @@ async fn request_cert(
     session.check_csrf(&form.csrf)?;
     let input = form.input.clone();
     match state.web_cert(move |c| c.request(&input)).await {
-        Ok(_) => Ok(Redirect::to("/system?notice=csr-made#certificate").into_response()),
+        Ok(_) => {
+            let done = Redirect::to("/system?notice=csr-made#certificate").into_response();
+            Ok(crate::connector::changes::certificate_requested(&form.input.common_name).on(done))
+        }
         Err(e) => refused_cert(&state, session, e, |p| p.csr_input = form.input).await,
     }
 }
@@ -209,7 +227,11 @@ async fn install_cert(
     session.check_csrf(&form.csrf)?;
     let upload = form.input.clone();
     match state.web_cert(move |c| c.install(&upload)).await {
-        Ok(_) => Ok(Redirect::to("/system?notice=cert-installed#certificate").into_response()),
+        Ok(_) => {
+            let subject = state.appliance.web_cert.info().subject;
+            let done = Redirect::to("/system?notice=cert-installed#certificate").into_response();
+            Ok(crate::connector::changes::certificate_installed(&subject).on(done))
+        }
         // The chain is shown again; the key never is.
         Err(e) => {
             refused_cert(&state, session, e, |p| {
@@ -228,5 +250,6 @@ async fn self_signed(
     session.check_csrf(&form.csrf)?;
     let host = state.appliance.hostname.clone();
     state.web_cert(move |c| c.reset_self_signed(&host)).await?;
-    Ok(Redirect::to("/system?notice=cert-self-signed#certificate").into_response())
+    let done = Redirect::to("/system?notice=cert-self-signed#certificate").into_response();
+    Ok(crate::connector::changes::certificate_self_signed().on(done))
 }

@@ -66,11 +66,13 @@ async fn save(
     match state.cloud.enroll(&form.token).await {
         Ok(Enrolled::Registered(t)) => {
             tracing::info!(tenant = %t.tenant_id, "connector token stored and registered");
-            Ok(Redirect::to("/token?notice=token-saved").into_response())
+            let done = Redirect::to("/token?notice=token-saved").into_response();
+            Ok(crate::connector::changes::token_set(&t).on(done))
         }
         Ok(Enrolled::Pending(t, why)) => {
             tracing::warn!(tenant = %t.tenant_id, %why, "token stored; cloud not reachable yet");
-            Ok(Redirect::to("/token?notice=token-pending").into_response())
+            let done = Redirect::to("/token?notice=token-pending").into_response();
+            Ok(crate::connector::changes::token_set(&t).on(done))
         }
         Err(EnrollError::Db(e)) => Err(e.into()),
         Err(e) => {
@@ -92,5 +94,6 @@ async fn remove(
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
     state.cloud.remove_token().await?;
-    Ok(Redirect::to("/token?notice=token-removed").into_response())
+    let done = Redirect::to("/token?notice=token-removed").into_response();
+    Ok(crate::connector::changes::token_cleared().on(done))
 }
