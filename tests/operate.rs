@@ -5,7 +5,8 @@
 //! filtered; and no secret of the appliance (passwords, the connector
 //! token and the cloud's credential, API tokens, a session cookie, the
 //! proxy password, private keys) appears in its whole log, the log
-//! download or the audit trail.
+//! download, the audit trail or a support bundle (from the API, the
+//! System page and the console), whose files are all there.
 
 mod common;
 
@@ -16,6 +17,23 @@ use serde_json::{Value, json};
 
 const PROXY_PASSWORD: &str = "proxy-pass-Zq81";
 const WRONG_PASSWORD: &str = "wrong-guess-Xv27";
+
+/// A support bundle's files by name (without the top folder).
+fn unpack(gz: &[u8]) -> std::collections::BTreeMap<String, String> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gz));
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().display().to_string();
+            let name = path.split_once('/').unwrap().1.to_string();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut e, &mut text).unwrap();
+            (name, text)
+        })
+        .collect()
+}
 
 fn entries_with<'a>(audit: &'a [Value], action: &str) -> Vec<&'a Value> {
     audit.iter().filter(|e| e["action"] == action).collect()
@@ -202,7 +220,80 @@ async fn changes_are_audited_and_no_secret_reaches_the_log() {
             .starts_with("attachment; filename=\"spaces-connector-log-")
     );
     let download = download.text().await.unwrap();
+
+    // The support bundle: from the API, the System page and the console.
+    let r = c.get("/api/v1/support-bundle").await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()[http::header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .ends_with(".tar.gz\"")
+    );
+    let bundle = unpack(&r.bytes().await.unwrap());
+    for name in [
+        "README.txt",
+        "version.txt",
+        "status.json",
+        "controllers.json",
+        "access-points.json",
+        "network.json",
+        "proxy.json",
+        "identity.json",
+        "web-certificate.json",
+        "api-tokens.json",
+        "audit.json",
+        "cloud-link.json",
+        "clock.json",
+        "controller-sessions.txt",
+        "ap-sessions.txt",
+        "statistics.json",
+        "logs.txt",
+    ] {
+        assert!(
+            bundle.contains_key(name),
+            "{name} in the bundle: {:?}",
+            bundle.keys()
+        );
+    }
+    assert!(bundle["version.txt"].starts_with("Spaces Connector "));
+    assert!(bundle["controllers.json"].contains("WLC-audit"));
+    assert!(bundle["controller-sessions.txt"].contains("WLC-audit"));
+    assert!(bundle["logs.txt"].contains("failed login"));
+    assert!(bundle["proxy.json"].contains("\"password_set\": true"));
+    assert!(bundle["api-tokens.json"].contains("\"tests\""));
+    let r = c
+        .http
+        .get(c.at("/system/support-bundle"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let from_page = unpack(&r.bytes().await.unwrap());
+    assert!(from_page["audit.json"].contains("support_bundle.download"));
+    let console_bundle = tmp.path().join("console-bundle.tar.gz");
+    let out = Command::new(env!("CARGO_BIN_EXE_spaces-connector"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .arg("support-bundle")
+        .arg("--out")
+        .arg(&console_bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_console = unpack(&std::fs::read(&console_bundle).unwrap());
+    assert!(from_console.contains_key("journal.txt"));
+    assert!(from_console["controllers.json"].contains("WLC-console"));
     let audit_text = c.get_text("/api/v1/audit").await;
+    let downloads = audit_text.matches("support_bundle.download").count();
+    assert_eq!(
+        downloads, 2,
+        "the API's and the page's downloads are audited"
+    );
 
     // Every secret of this appliance, against everything written.
     let state = rusqlite::Connection::open(dir.join("connector.db")).unwrap();
@@ -266,8 +357,9 @@ async fn changes_are_audited_and_no_secret_reaches_the_log() {
         }
     }
     println!(
-        "{} secrets checked against {} log lines, the download and the audit trail",
+        "{} secrets checked against {} log lines, the download, the audit trail and {} bundle files",
         secrets.len(),
-        log.lines().count()
+        log.lines().count(),
+        bundle.len() + from_console.len()
     );
 }

@@ -185,6 +185,9 @@ fn run_console(data_dir: &std::path::Path, command: Command) -> anyhow::Result<(
         Command::Network(cmd) => console::network(&appliance, cmd, &mut out)?,
         Command::WebCert(cmd) => console::web_cert(&appliance, cmd, &mut out)?,
         Command::ResetAdmin => console::reset_admin(&appliance, &mut out)?,
+        Command::SupportBundle { out: path } => {
+            console::support_bundle(&appliance, path, &mut out)?
+        }
         Command::Audit { limit } => console::audit_trail(&appliance, limit, &mut out)?,
         Command::Serve(_) | Command::Manual | Command::FirstBoot { .. } | Command::HashPassword => {
             unreachable!("handled by main")

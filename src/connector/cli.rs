@@ -79,6 +79,15 @@ pub enum Command {
     /// Remove the admin password (and all sessions); the web UI then asks
     /// for a new one, as at first boot.
     ResetAdmin,
+    /// Write a support bundle (.tar.gz): version, configuration, audit
+    /// trail and spool from the state file, and the service's journal
+    /// where there is one; never a secret. The web UI's bundle also has
+    /// the live sessions and statistics.
+    SupportBundle {
+        /// Where to write it (default: a new file in the current folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print the audit trail: who changed what, when and from where,
     /// newest first.
     Audit {

@@ -32,5 +32,6 @@ pub mod stats;
 pub mod status;
 pub mod stored_token;
 pub mod supervisor;
+pub mod support_bundle;
 pub mod web;
 pub mod web_cert;

@@ -41,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/stats", get(stats))
         .route("/audit", get(audit_trail))
         .route("/logs", get(logs))
+        .route("/support-bundle", get(support_bundle))
         .route("/logs/download", get(logs_download))
         .route("/token", get(get_token).put(set_token).delete(clear_token))
         .nest("/settings", super::api_settings::routes())
@@ -238,6 +239,10 @@ async fn logs(
     Ok(Json(
         json!({ "lines": ring.query(&q), "summary": ring.summary() }),
     ))
+}
+
+async fn support_bundle(State(state): State<AppState>, _: ApiCaller) -> Result<Response, ApiError> {
+    Ok(state.support_bundle().await?)
 }
 
 async fn logs_download(

@@ -193,6 +193,55 @@ impl AppState {
     }
 
     /// The Controller Channel's live figures, named from the state file.
+    /// The support bundle with the service's live part, as a download
+    /// (the System page's button and the API answer the same).
+    pub async fn support_bundle(
+        &self,
+    ) -> Result<axum::response::Response, crate::portal::error::WebError> {
+        use crate::connector::support_bundle::{SupportBundle, sessions_table};
+        use crate::portal::error::WebError;
+        use axum::response::IntoResponse;
+        let a = self.appliance.clone();
+        let mut b = self
+            .appliance
+            .db
+            .call(move |c| SupportBundle::from_state_file(&a, c))
+            .await?;
+        b.add_json("cloud-link.json", &self.cloud.view().await?);
+        b.add_json("clock.json", &self.clock.now().await);
+        let controllers = self.controller_channel().await;
+        let aps = self.ap_channel.snapshot();
+        b.add_text(
+            "controller-sessions.txt",
+            sessions_table(&controllers.links),
+        );
+        b.add_text("ap-sessions.txt", sessions_table(&aps.links));
+        b.add_json(
+            "statistics.json",
+            &serde_json::json!({ "controller_channel": controllers, "ap_channel": aps }),
+        );
+        let (_, log) = crate::service_log::download(&Default::default());
+        b.add_text("logs.txt", log);
+        let name = b.name();
+        let bytes = tokio::task::spawn_blocking(move || b.finish())
+            .await
+            .map_err(WebError::internal)?
+            .map_err(WebError::internal)?;
+        let response = (
+            [
+                (http::header::CONTENT_TYPE, "application/gzip".to_string()),
+                (
+                    http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}.tar.gz\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response();
+        // Not a change, but who took the appliance's diagnostics is kept.
+        Ok(crate::portal::audit::Audited::new("support_bundle.download", name).on(response))
+    }
+
     pub async fn controller_channel(&self) -> crate::connector::stats::ChannelSnapshot {
         let names = self
             .appliance

@@ -25,6 +25,14 @@ use crate::portal::layout::{CsrfForm, CsrfFormWith, Layout, NoticeQuery, render}
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/system", axum::routing::get(show))
+        .route(
+            "/system/support-bundle",
+            axum::routing::get(
+                |State(state): State<AppState>, _: CurrentSession| async move {
+                    state.support_bundle().await
+                },
+            ),
+        )
         .route("/system/api-tokens", post(create_token))
         .route("/system/proxy", post(save_proxy))
         .route("/system/certificate/request", post(request_cert))

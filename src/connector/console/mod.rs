@@ -4,6 +4,11 @@
 
 use std::io::Write;
 
+mod operate;
+
+use operate::record;
+pub use operate::{audit_trail, support_bundle};
+
 use crate::connector::access_points::{self, AccessPointError};
 use crate::connector::appliance::Appliance;
 use crate::connector::changes;
@@ -18,7 +23,7 @@ use crate::connector::nmsp_identity::{RekeyError, RekeyInput};
 use crate::connector::status;
 use crate::connector::stored_token;
 use crate::contract::access_point::AccessPointInput;
-use crate::portal::audit::{self, Audited};
+use crate::portal::audit::Audited;
 use crate::portal::auth::admin;
 
 /// A console command's failure, printed as one line by the binary.
@@ -552,34 +557,6 @@ pub fn reset_admin(a: &Appliance, out: &mut impl Write) -> Result<(), ConsoleErr
     )?;
     if let Some(code) = code {
         writeln!(out, "setup code: {code}")?;
-    }
-    Ok(())
-}
-
-/// Records a change made here in the audit trail, as the console's.
-fn record(a: &Appliance, change: Audited) -> Result<(), ConsoleError> {
-    a.db.call_blocking(move |c| {
-        audit::record(c, &audit::Actor::console(), change.action, &change.detail)
-    })?;
-    Ok(())
-}
-
-/// `audit`: the newest changes, newest first.
-pub fn audit_trail(a: &Appliance, limit: i64, out: &mut impl Write) -> Result<(), ConsoleError> {
-    let entries = a.db.call_blocking(move |c| audit::recent(c, limit))?;
-    if entries.is_empty() {
-        writeln!(out, "no changes recorded")?;
-    }
-    for e in entries {
-        writeln!(
-            out,
-            "{}  {}  from {}  {}  {}",
-            e.when(),
-            e.actor,
-            e.source,
-            e.action,
-            e.detail
-        )?;
     }
     Ok(())
 }
