@@ -133,3 +133,10 @@ const logTable = document.querySelector('[data-live="logs"]');
 if (logTable) {
   window.setInterval(() => moreLogs(logTable), 2000);
 }
+
+// After a restore the service restarts: move on once it is back.
+const goTo = document.querySelector("[data-go-to]");
+if (goTo) {
+  const after = Number(goTo.getAttribute("data-go-after") || "10") * 1000;
+  window.setTimeout(() => window.location.assign(goTo.getAttribute("data-go-to")), after);
+}

@@ -143,11 +143,20 @@ fn serve(data_dir: &std::path::Path, args: ServeArgs) -> anyhow::Result<()> {
         // Under systemd (Type=notify) the unit is "started" only now, with
         // the listeners bound and the state file open.
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-        wait_for_signal().await;
+        tokio::select! {
+            _ = wait_for_signal() => {}
+            // The service asked to be started again (a restore).
+            _ = shutdown.cancelled() => {}
+        }
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         tracing::info!("shutting down");
         shutdown.cancel();
+        let restart = service.restart.clone();
         service.wait().await?;
+        if restart.requested() {
+            tracing::warn!("stopped to start again with the restored configuration");
+            std::process::exit(spaces_connector::connector::service::RESTART_EXIT_CODE);
+        }
         tracing::info!("stopped cleanly");
         Ok(())
     })
@@ -188,6 +197,10 @@ fn run_console(data_dir: &std::path::Path, command: Command) -> anyhow::Result<(
         Command::SupportBundle { out: path } => {
             console::support_bundle(&appliance, path, &mut out)?
         }
+        Command::Backup {
+            out: path,
+            with_identity,
+        } => console::backup(&appliance, &path, with_identity, &mut out)?,
         Command::Audit { limit } => console::audit_trail(&appliance, limit, &mut out)?,
         Command::Serve(_) | Command::Manual | Command::FirstBoot { .. } | Command::HashPassword => {
             unreachable!("handled by main")

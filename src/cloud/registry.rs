@@ -397,7 +397,7 @@ pub fn register(
         && liveness.state(&req.instance_id, last, now) == "up"
     {
         return Err(CloudError::Conflict(format!(
-            "instance {} is already registered and reporting from another address; each connector needs its own instance (a cloned VM keeps its twin's identity: reset it)",
+            "instance {} is already registered and reporting from another address; each connector needs its own instance (a cloned VM, or a backup restored as this appliance while the original still runs, keeps its twin's identity: restore it as a new appliance)",
             req.instance_id
         )));
     }

@@ -88,6 +88,18 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write a backup of the configuration, sealed with a passphrase read
+    /// from standard input (restore it on a System or setup page).
+    Backup {
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+        /// Include the appliance's identity (NMSP key, instance, cloud
+        /// membership), for a replacement that controllers need not
+        /// authorise again.
+        #[arg(long)]
+        with_identity: bool,
+    },
     /// Print the audit trail: who changed what, when and from where,
     /// newest first.
     Audit {

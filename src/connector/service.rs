@@ -35,7 +35,40 @@ pub struct Service {
     pub web: WebServer,
     /// The one-time code the setup page asks for, while no admin exists.
     pub setup_code: Option<String>,
+    /// Set when the service stopped itself to start again (a restore).
+    pub restart: RestartRequest,
     tasks: TaskTracker,
+}
+
+/// A request from inside the service to stop and be started again, for a
+/// change it cannot take live (a restored configuration, with perhaps
+/// another identity). The program exits with [`RESTART_EXIT_CODE`] and
+/// systemd starts it again (`Restart=on-failure`).
+#[derive(Clone)]
+pub struct RestartRequest {
+    shutdown: CancellationToken,
+    requested: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// EX_TEMPFAIL: stopped to be started again.
+pub const RESTART_EXIT_CODE: i32 = 75;
+
+impl RestartRequest {
+    /// Stops the service in `after` (long enough for the answer that
+    /// says so to reach the browser).
+    pub fn request(&self, after: std::time::Duration) {
+        self.requested
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            shutdown.cancel();
+        });
+    }
+
+    pub fn requested(&self) -> bool {
+        self.requested.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl Service {
@@ -132,7 +165,12 @@ impl Service {
             cloud.spooled.clone(),
             flush.clone(),
         ));
+        let restart = RestartRequest {
+            shutdown: shutdown.clone(),
+            requested: Arc::default(),
+        };
         let state = AppState {
+            restart: restart.clone(),
             ap_channel: ap_channel.clone(),
             ui_connections: crate::portal::server::ui_limits(),
             cloud: cloud.clone(),
@@ -176,6 +214,7 @@ impl Service {
             appliance,
             web,
             setup_code,
+            restart,
             tasks,
         })
     }

@@ -159,7 +159,9 @@ impl<S: Portal> FromRequestParts<S> for ApiCaller {
 /// API answers `setup_required`: there is no default password.
 pub async fn setup_gate<S: Portal>(State(state): State<S>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if path == "/setup" {
+    // The setup page, and an application's pages beside it (restoring a
+    // backup instead of setting up).
+    if path == "/setup" || path.starts_with("/setup/") {
         return next.run(req).await;
     }
     let is_api = path.starts_with("/api/");

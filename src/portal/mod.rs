@@ -46,6 +46,9 @@ pub trait Portal: Clone + Send + Sync + 'static {
     const NAV: &'static [(&'static str, &'static str, &'static str)];
     /// Fixed notices its pages show after a redirect: (`?notice=` key, text).
     const NOTICES: &'static [(&'static str, &'static str)];
+    /// Where the setup page offers to restore a backup instead, if the
+    /// application can.
+    const SETUP_RESTORE: Option<&'static str> = None;
 
     /// The state file holding the admin, sessions and API tokens.
     fn db(&self) -> &Db;

@@ -34,6 +34,8 @@ pub fn routes<S: Portal>() -> Router<S> {
 #[template(path = "setup.html")]
 struct SetupPage {
     layout: Layout,
+    /// Where a backup can be restored instead.
+    restore: Option<&'static str>,
     /// The setup code as typed, kept when another field was wrong.
     code: String,
     error: Option<String>,
@@ -71,7 +73,7 @@ struct LoginForm {
 }
 
 /// The pre-login CSRF token: reuse the browser's, or issue one.
-fn prelogin_token(jar: CookieJar) -> (CookieJar, String) {
+pub(crate) fn prelogin_token(jar: CookieJar) -> (CookieJar, String) {
     match jar.get(PRELOGIN_COOKIE).map(|c| c.value().to_string()) {
         Some(t) if !t.is_empty() => (jar, t),
         _ => {
@@ -81,7 +83,7 @@ fn prelogin_token(jar: CookieJar) -> (CookieJar, String) {
     }
 }
 
-fn check_prelogin(jar: &CookieJar, submitted: &str) -> Result<(), WebError> {
+pub(crate) fn check_prelogin(jar: &CookieJar, submitted: &str) -> Result<(), WebError> {
     match jar.get(PRELOGIN_COOKIE) {
         Some(c) if secrets_equal(c.value(), submitted) => Ok(()),
         _ => Err(WebError::BadCsrf),
@@ -89,7 +91,7 @@ fn check_prelogin(jar: &CookieJar, submitted: &str) -> Result<(), WebError> {
 }
 
 /// The directory holding the state file (and the setup code's file).
-fn state_dir<S: Portal>(state: &S) -> std::path::PathBuf {
+pub(crate) fn state_dir<S: Portal>(state: &S) -> std::path::PathBuf {
     state
         .db()
         .path()
@@ -112,6 +114,7 @@ async fn setup_form<S: Portal>(
     let (jar, csrf) = prelogin_token(jar);
     let page = SetupPage {
         layout: Layout::new(&state, "Set up", "public", csrf),
+        restore: S::SETUP_RESTORE,
         code: String::new(),
         error: None,
     };
@@ -131,6 +134,7 @@ async fn setup<S: Portal>(
     let refuse = |state: &S, status: StatusCode, err: WebError, csrf: String, code: String| {
         let page = SetupPage {
             layout: Layout::new(state, "Set up", "public", csrf),
+            restore: S::SETUP_RESTORE,
             code,
             error: Some(err.to_string()),
         };

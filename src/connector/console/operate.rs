@@ -66,14 +66,7 @@ pub fn support_bundle(
     );
     let path = path.unwrap_or_else(|| format!("{}.tar.gz", b.name()).into());
     let bytes = b.finish()?;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .and_then(|mut f| f.write_all(&bytes))
-        .map_err(|e| ConsoleError::Refused(format!("cannot write {}: {e}", path.display())))?;
+    write_new(&path, &bytes)?;
     writeln!(
         out,
         "support bundle written to {} ({} bytes)",
@@ -81,4 +74,48 @@ pub fn support_bundle(
         bytes.len()
     )?;
     Ok(())
+}
+
+/// `backup --out FILE [--with-identity]`, the passphrase on standard input.
+pub fn backup(
+    a: &Appliance,
+    path: &std::path::Path,
+    with_identity: bool,
+    out: &mut impl Write,
+) -> Result<(), ConsoleError> {
+    let mut passphrase = String::new();
+    std::io::stdin().read_line(&mut passphrase)?;
+    let passphrase = passphrase.trim_end_matches(['\r', '\n']).to_string();
+    let file =
+        a.db.call_blocking(|c| crate::connector::backup::take(c, &passphrase, with_identity))
+            .map_err(|e| match e {
+                crate::connector::backup::RestoreError::Db(d) => d.into(),
+                other => ConsoleError::Refused(format!("no backup made: {other}")),
+            })?;
+    write_new(path, &file)?;
+    let what = if with_identity {
+        "with the appliance's identity"
+    } else {
+        "without the identity"
+    };
+    record(a, Audited::new("backup.download", what))?;
+    writeln!(
+        out,
+        "backup written to {} ({} bytes, {what})",
+        path.display(),
+        file.len()
+    )?;
+    Ok(())
+}
+
+/// Writes a new file readable by its owner only; never over another.
+pub(super) fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<(), ConsoleError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| ConsoleError::Refused(format!("cannot write {}: {e}", path.display())))
 }

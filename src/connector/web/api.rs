@@ -42,6 +42,13 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(audit_trail))
         .route("/logs", get(logs))
         .route("/support-bundle", get(support_bundle))
+        .route("/backup", post(backup))
+        .route(
+            "/restore",
+            post(restore).layer(axum::extract::DefaultBodyLimit::max(
+                crate::connector::backup::MAX_FILE * 4 / 3 + 4096,
+            )),
+        )
         .route("/logs/download", get(logs_download))
         .route("/token", get(get_token).put(set_token).delete(clear_token))
         .nest("/settings", super::api_settings::routes())
@@ -238,6 +245,66 @@ async fn logs(
     let ring = crate::service_log::ring();
     Ok(Json(
         json!({ "lines": ring.query(&q), "summary": ring.summary() }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct BackupBody {
+    passphrase: String,
+    #[serde(default)]
+    with_identity: bool,
+}
+
+/// The backup file (`application/octet-stream`), sealed with the
+/// passphrase.
+async fn backup(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    ApiJson(body): ApiJson<BackupBody>,
+) -> Result<Response, ApiError> {
+    Ok(state
+        .backup_download(body.passphrase, body.with_identity)
+        .await?)
+}
+
+#[derive(Deserialize)]
+struct RestoreBody {
+    /// The backup file, base64.
+    backup: String,
+    passphrase: String,
+    /// `this_appliance` or `new_appliance`.
+    restore_as: String,
+}
+
+/// Restores and restarts the service (it answers first).
+async fn restore(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    ApiJson(body): ApiJson<RestoreBody>,
+) -> Changed<crate::connector::backup::Restored> {
+    use base64::Engine;
+    let mut fields = crate::fields::FieldErrors::default();
+    let file = base64::engine::general_purpose::STANDARD
+        .decode(body.backup.trim())
+        .unwrap_or_else(|_| {
+            fields.add("backup", "not base64");
+            Vec::new()
+        });
+    let how = crate::connector::backup::RestoreAs::parse(&body.restore_as);
+    if how.is_none() {
+        fields.add("restore_as", "this_appliance or new_appliance");
+    }
+    let Some(how) = how.filter(|_| fields.is_empty()) else {
+        return Err(WebError::Invalid {
+            message: "nothing was restored: check the fields".into(),
+            fields,
+        }
+        .into());
+    };
+    let restored = state.restore(file, body.passphrase, how).await?;
+    Ok((
+        Extension(Audited::new("restore", restored.summary())),
+        Json(restored),
     ))
 }
 

@@ -102,3 +102,28 @@ impl From<crate::connector::network::NetworkError> for WebError {
         }
     }
 }
+
+impl From<crate::connector::backup::RestoreError> for WebError {
+    fn from(e: crate::connector::backup::RestoreError) -> Self {
+        use crate::connector::backup::RestoreError as E;
+        use crate::connector::backup::sealed::SealError as S;
+        let field = match &e {
+            E::Db(_) => None,
+            E::Sealed(S::ShortPassphrase | S::CannotOpen) => Some("passphrase"),
+            E::NoIdentity => Some("restore_as"),
+            E::Sealed(_) | E::Damaged(_) => Some("backup"),
+        };
+        match (e, field) {
+            (E::Db(d), _) => d.into(),
+            (e, Some(field)) => {
+                let mut fields = FieldErrors::default();
+                fields.add(field, e.to_string());
+                WebError::Invalid {
+                    message: format!("nothing was restored: {e}"),
+                    fields,
+                }
+            }
+            (e, None) => WebError::internal(e),
+        }
+    }
+}

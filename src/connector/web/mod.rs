@@ -36,6 +36,8 @@ pub struct AppState {
     /// Whether the clock is synchronised, asked of the time service.
     pub clock: Arc<crate::connector::clock_sync::ClockWatch>,
     pub network: crate::connector::network::NetworkPolicy,
+    /// Stops the service to be started again (after a restore).
+    pub restart: crate::connector::service::RestartRequest,
 }
 
 impl AppState {
@@ -242,6 +244,73 @@ impl AppState {
         Ok(crate::portal::audit::Audited::new("support_bundle.download", name).on(response))
     }
 
+    /// A backup of the configuration as a download, sealed with
+    /// `passphrase` (the System page and the API answer the same).
+    pub async fn backup_download(
+        &self,
+        passphrase: String,
+        with_identity: bool,
+    ) -> Result<axum::response::Response, crate::portal::error::WebError> {
+        use axum::response::IntoResponse;
+        let file = self
+            .appliance
+            .db
+            .call(move |c| crate::connector::backup::take(c, &passphrase, with_identity))
+            .await?;
+        let name = format!(
+            "spaces-connector-backup-{}-{}.scbackup",
+            self.appliance.hostname,
+            crate::clock::now_unix()
+        );
+        let response = (
+            [
+                (
+                    http::header::CONTENT_TYPE,
+                    "application/octet-stream".to_string(),
+                ),
+                (
+                    http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}\""),
+                ),
+            ],
+            file,
+        )
+            .into_response();
+        let what = if with_identity {
+            "with the appliance's identity"
+        } else {
+            "without the identity"
+        };
+        Ok(crate::portal::audit::Audited::new("backup.download", what).on(response))
+    }
+
+    /// Restores a backup, all or nothing, then has the service start
+    /// again on it (after its answer has gone out).
+    pub async fn restore(
+        &self,
+        file: Vec<u8>,
+        passphrase: String,
+        how: crate::connector::backup::RestoreAs,
+    ) -> Result<crate::connector::backup::Restored, crate::portal::error::WebError> {
+        use crate::connector::backup::{self, RestoreError};
+        let dir = self.appliance.data_dir.clone();
+        let restored = self
+            .appliance
+            .db
+            .call(move |c| {
+                let restored = backup::restore(c, &file, &passphrase, how)?;
+                if restored.admin_password {
+                    // Set up by the restore: the setup code has done its work.
+                    crate::portal::auth::setup_code::used(c, &dir)?;
+                }
+                Ok::<_, RestoreError>(restored)
+            })
+            .await?;
+        tracing::warn!(restored = %restored.summary(), "configuration restored: restarting");
+        self.restart.request(std::time::Duration::from_secs(1));
+        Ok(restored)
+    }
+
     pub async fn controller_channel(&self) -> crate::connector::stats::ChannelSnapshot {
         let names = self
             .appliance
@@ -266,6 +335,7 @@ impl portal::Portal for AppState {
         ("/password", "password", "Password"),
     ];
     const NOTICES: &'static [(&'static str, &'static str)] = pages::NOTICES;
+    const SETUP_RESTORE: Option<&'static str> = Some("/setup/restore");
 
     fn db(&self) -> &crate::db::Db {
         &self.appliance.db

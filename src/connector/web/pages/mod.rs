@@ -2,6 +2,7 @@
 //! password come from the shared portal).
 
 mod access_points;
+mod backup;
 mod controllers;
 mod dashboard;
 mod logs;
@@ -24,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .merge(statistics::routes())
         .merge(access_points::routes())
         .merge(logs::routes())
+        .merge(backup::routes())
 }
 
 /// Fixed texts shown after a redirect (`?notice=<key>`), so a URL cannot
@@ -71,6 +73,10 @@ pub const NOTICES: &[(&str, &str)] = &[
     ),
     ("ap-removed", "Access point removed; its link was closed."),
     ("api-token-revoked", "API token revoked."),
+    (
+        "restored",
+        "Backup restored and the appliance restarted with it.",
+    ),
     (
         "cert-accepted",
         "New controller certificate accepted; reconnecting.",

@@ -43,7 +43,7 @@ pub fn routes() -> Router<AppState> {
 
 #[derive(Template)]
 #[template(path = "system.html")]
-struct SystemPage {
+pub(super) struct SystemPage {
     layout: Layout,
     status: ApplianceStatus,
     data_dir: String,
@@ -63,6 +63,8 @@ struct SystemPage {
     first_boot: Option<FirstBootRecord>,
     /// The newest changes, newest first.
     audit: Vec<AuditEntry>,
+    /// Why a backup was not made.
+    pub(super) backup_errors: FieldErrors,
     audit_keep: i64,
 }
 
@@ -79,7 +81,7 @@ struct NewTokenForm {
     scope: String,
 }
 
-async fn page(state: &AppState, csrf: String) -> Result<SystemPage, WebError> {
+pub(super) async fn page(state: &AppState, csrf: String) -> Result<SystemPage, WebError> {
     let status = state.appliance.status().await?;
     let (tokens, stored_proxy, first_boot, audit) = state
         .appliance
@@ -113,6 +115,7 @@ async fn page(state: &AppState, csrf: String) -> Result<SystemPage, WebError> {
         first_boot,
         audit,
         audit_keep: audit::KEEP,
+        backup_errors: FieldErrors::default(),
     })
 }
 
