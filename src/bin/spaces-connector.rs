@@ -201,6 +201,17 @@ fn run_console(data_dir: &std::path::Path, command: Command) -> anyhow::Result<(
             out: path,
             with_identity,
         } => console::backup(&appliance, &path, with_identity, &mut out)?,
+        Command::Upgrade {
+            file,
+            manage_upgrades,
+            trust_release_key,
+        } => console::upgrade(
+            &file,
+            manage_upgrades,
+            &trust_release_key,
+            &appliance,
+            &mut out,
+        )?,
         Command::Audit { limit } => console::audit_trail(&appliance, limit, &mut out)?,
         Command::Serve(_) | Command::Manual | Command::FirstBoot { .. } | Command::HashPassword => {
             unreachable!("handled by main")

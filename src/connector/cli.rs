@@ -100,6 +100,26 @@ pub enum Command {
         #[arg(long)]
         with_identity: bool,
     },
+    /// Check a signed update bundle and, on the appliance image, hand it
+    /// to the helper that installs it (and rolls back by itself if the
+    /// appliance is not healthy afterwards).
+    Upgrade {
+        file: PathBuf,
+        /// This machine installs upgrades (the image's console passes it).
+        #[arg(
+            long,
+            env = "SPACES_CONNECTOR_MANAGE_UPGRADES",
+            value_parser = clap::builder::BoolishValueParser::new()
+        )]
+        manage_upgrades: bool,
+        /// Also trust this release key (see `serve --trust-release-key`).
+        #[arg(
+            long,
+            env = "SPACES_CONNECTOR_TRUST_RELEASE_KEY",
+            value_delimiter = ','
+        )]
+        trust_release_key: Vec<String>,
+    },
     /// Print the audit trail: who changed what, when and from where,
     /// newest first.
     Audit {
@@ -167,6 +187,27 @@ pub struct ServeArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub manage_network: bool,
+
+    /// Install signed upgrades (the appliance image): a bundle uploaded on
+    /// the System page is staged for the privileged helper
+    /// (`spaces-connector-upgrade.service`). Elsewhere a bundle is checked
+    /// and the .deb in it is for the admin to install.
+    #[arg(
+        long,
+        env = "SPACES_CONNECTOR_MANAGE_UPGRADES",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub manage_upgrades: bool,
+
+    /// Also trust update bundles signed by this Ed25519 key (base64 of
+    /// the raw 32 bytes; `packaging/make-update-bundle --public-key`), as
+    /// well as the release key built in: a lab's own builds.
+    #[arg(
+        long,
+        env = "SPACES_CONNECTOR_TRUST_RELEASE_KEY",
+        value_delimiter = ','
+    )]
+    pub trust_release_key: Vec<String>,
 
     /// Seconds a network change waits for confirmation before the previous
     /// settings come back.

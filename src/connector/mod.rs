@@ -34,5 +34,6 @@ pub mod status;
 pub mod stored_token;
 pub mod supervisor;
 pub mod support_bundle;
+pub mod upgrade;
 pub mod web;
 pub mod web_cert;

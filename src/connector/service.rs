@@ -171,6 +171,12 @@ impl Service {
         };
         let state = AppState {
             restart: restart.clone(),
+            upgrades: crate::connector::web::UpgradePolicy {
+                managed: args.manage_upgrades,
+                trusted: Arc::new(crate::connector::upgrade::trusted_keys(
+                    &args.trust_release_key,
+                )),
+            },
             ap_channel: ap_channel.clone(),
             ui_connections: crate::portal::server::ui_limits(),
             cloud: cloud.clone(),

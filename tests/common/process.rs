@@ -111,11 +111,11 @@ pub struct Serving {
 }
 
 pub async fn serve(dir: &Path, ip: &str, https_port: u16, ap_port: u16) -> Serving {
-    serve_logging(dir, ip, https_port, ap_port, "warn", Stdio::null()).await
+    serve_logging(dir, ip, https_port, ap_port, "warn", Stdio::null(), &[]).await
 }
 
 /// [`serve`] with the log at `filter` (`SPACES_CONNECTOR_LOG`) written to
-/// `log`.
+/// `log`, and more of its options in `env`.
 pub async fn serve_logging(
     dir: &Path,
     ip: &str,
@@ -123,6 +123,7 @@ pub async fn serve_logging(
     ap_port: u16,
     filter: &str,
     log: Stdio,
+    env: &[(&str, &str)],
 ) -> Serving {
     let proc = Proc::spawn_logging(
         Command::new(env!("CARGO_BIN_EXE_spaces-connector"))
@@ -143,7 +144,8 @@ pub async fn serve_logging(
             ])
             .env("SPACES_CONNECTOR_ECHO_INTERVAL_MS", "500")
             .env("SPACES_CONNECTOR_DEAD_AFTER_MS", "3000")
-            .env("SPACES_CONNECTOR_LOG", filter),
+            .env("SPACES_CONNECTOR_LOG", filter)
+            .envs(env.iter().copied()),
         log,
     );
     let open = proc.line_with("Open https://").await;
@@ -186,7 +188,13 @@ impl ConnectorProc {
     /// [`ConnectorProc::start`] on any ports, its log at `filter` written
     /// to `log`.
     pub async fn start_logging(dir: &Path, ip: &str, filter: &str, log: Stdio) -> ConnectorProc {
-        let serving = serve_logging(dir, ip, 0, 0, filter, log).await;
+        let serving = serve_logging(dir, ip, 0, 0, filter, log, &[]).await;
+        ConnectorProc::ready(serving, dir, ip).await
+    }
+
+    /// [`ConnectorProc::start`] on any ports with more options in `env`.
+    pub async fn start_env(dir: &Path, ip: &str, env: &[(&str, &str)]) -> ConnectorProc {
+        let serving = serve_logging(dir, ip, 0, 0, "warn", Stdio::null(), env).await;
         ConnectorProc::ready(serving, dir, ip).await
     }
 

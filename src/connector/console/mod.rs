@@ -7,7 +7,7 @@ use std::io::Write;
 mod operate;
 
 use operate::record;
-pub use operate::{audit_trail, backup, support_bundle};
+pub use operate::{audit_trail, backup, support_bundle, upgrade};
 
 use crate::connector::access_points::{self, AccessPointError};
 use crate::connector::appliance::Appliance;

@@ -119,3 +119,34 @@ pub(super) fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<(), Cons
         .and_then(|mut f| f.write_all(bytes))
         .map_err(|e| ConsoleError::Refused(format!("cannot write {}: {e}", path.display())))
 }
+
+/// `upgrade FILE`: checked, then staged for the image's helper. The
+/// console cannot see which controllers are Active (the service can),
+/// so the helper's health check then asks for the UI and the version.
+pub fn upgrade(
+    file: &std::path::Path,
+    managed: bool,
+    extra_keys: &[String],
+    a: &Appliance,
+    out: &mut impl Write,
+) -> Result<(), ConsoleError> {
+    use crate::connector::upgrade;
+    let bytes = std::fs::read(file)
+        .map_err(|e| ConsoleError::Refused(format!("cannot read {}: {e}", file.display())))?;
+    let trusted = upgrade::trusted_keys(extra_keys);
+    let request = upgrade::submit(&a.data_dir, &bytes, &trusted, managed, Vec::new())
+        .map_err(|e| ConsoleError::Refused(format!("nothing was changed: {e}")))?;
+    record(
+        a,
+        Audited::new(
+            "upgrade.start",
+            format!("{} to {}", request.from, request.to),
+        ),
+    )?;
+    writeln!(
+        out,
+        "upgrade from {} to {} handed to the installer: the service restarts, and rolls back by itself if it is not healthy within 60 s",
+        request.from, request.to
+    )?;
+    Ok(())
+}

@@ -44,6 +44,14 @@ pub fn routes() -> Router<AppState> {
         .route("/support-bundle", get(support_bundle))
         .route("/backup", post(backup))
         .route(
+            "/upgrade",
+            get(upgrade_view)
+                .post(upgrade)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::connector::upgrade::bundle::MAX_BUNDLE,
+                )),
+        )
+        .route(
             "/restore",
             post(restore).layer(axum::extract::DefaultBodyLimit::max(
                 crate::connector::backup::MAX_FILE * 4 / 3 + 4096,
@@ -246,6 +254,32 @@ async fn logs(
     Ok(Json(
         json!({ "lines": ring.query(&q), "summary": ring.summary() }),
     ))
+}
+
+async fn upgrade_view(
+    State(state): State<AppState>,
+    _: ApiCaller,
+) -> ApiResult<crate::connector::upgrade::UpgradeView> {
+    Ok(Json(state.upgrade_view().await))
+}
+
+#[derive(Deserialize)]
+struct UpgradeQuery {
+    /// Go on while the other member of the pair is down.
+    #[serde(default)]
+    peer_down_ok: bool,
+}
+
+/// The bundle as the request body (`application/octet-stream`).
+async fn upgrade(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    axum::extract::Query(q): axum::extract::Query<UpgradeQuery>,
+    body: axum::body::Bytes,
+) -> Changed<crate::connector::upgrade::UpgradeRequest> {
+    let r = state.submit_upgrade(body.to_vec(), q.peer_down_ok).await?;
+    let change = Audited::new("upgrade.start", format!("{} to {}", r.from, r.to));
+    Ok((Extension(change), Json(r)))
 }
 
 #[derive(Deserialize)]

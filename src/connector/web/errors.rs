@@ -127,3 +127,21 @@ impl From<crate::connector::backup::RestoreError> for WebError {
         }
     }
 }
+
+impl From<crate::connector::upgrade::UpgradeError> for WebError {
+    fn from(e: crate::connector::upgrade::UpgradeError) -> Self {
+        use crate::connector::upgrade::UpgradeError as E;
+        match e {
+            E::Io(e) => WebError::internal(e),
+            E::Pending(_) => WebError::Conflict(e.to_string()),
+            refused => {
+                let mut fields = FieldErrors::default();
+                fields.add("bundle", refused.to_string());
+                WebError::Invalid {
+                    message: format!("nothing was changed: {refused}"),
+                    fields,
+                }
+            }
+        }
+    }
+}

@@ -38,6 +38,15 @@ pub struct AppState {
     pub network: crate::connector::network::NetworkPolicy,
     /// Stops the service to be started again (after a restore).
     pub restart: crate::connector::service::RestartRequest,
+    /// Whether this machine installs upgrades, and the keys it trusts.
+    pub upgrades: UpgradePolicy,
+}
+
+/// How this service takes update bundles.
+#[derive(Clone)]
+pub struct UpgradePolicy {
+    pub managed: bool,
+    pub trusted: Arc<Vec<crate::connector::upgrade::bundle::ReleaseKey>>,
 }
 
 impl AppState {
@@ -309,6 +318,75 @@ impl AppState {
         tracing::warn!(restored = %restored.summary(), "configuration restored: restarting");
         self.restart.request(std::time::Duration::from_secs(1));
         Ok(restored)
+    }
+
+    /// The System page's upgrade card: what runs, how the last upgrade
+    /// ended, what waits, and which members of the pair are not up.
+    pub async fn upgrade_view(&self) -> crate::connector::upgrade::UpgradeView {
+        use crate::connector::upgrade;
+        let dir = &self.appliance.data_dir;
+        let peers_down = match self.cloud.view().await {
+            Ok(link) => link
+                .peers
+                .iter()
+                .filter(|p| p.instance_id != self.appliance.instance_id && p.state != "up")
+                .map(|p| format!("{} ({})", p.hostname, p.state))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        upgrade::UpgradeView {
+            version: crate::VERSION,
+            managed: self.upgrades.managed,
+            trusts_a_key: !self.upgrades.trusted.is_empty(),
+            pending: upgrade::pending(dir),
+            outcome: upgrade::outcome(dir),
+            peers_down,
+        }
+    }
+
+    /// Checks an uploaded bundle and stages it for the helper, unless a
+    /// member of the pair is down and the admin did not say to go on.
+    pub async fn submit_upgrade(
+        &self,
+        bytes: Vec<u8>,
+        peer_down_ok: bool,
+    ) -> Result<crate::connector::upgrade::UpgradeRequest, crate::portal::error::WebError> {
+        use crate::connector::upgrade;
+        let view = self.upgrade_view().await;
+        if !view.peers_down.is_empty() && !peer_down_ok {
+            let mut fields = crate::fields::FieldErrors::default();
+            fields.add(
+                "peer_down_ok",
+                format!(
+                    "the other member of the pair is not up ({}): while this one upgrades, nothing reports; tick to go on anyway",
+                    view.peers_down.join(", ")
+                ),
+            );
+            return Err(crate::portal::error::WebError::Invalid {
+                message: "the upgrade was not started".into(),
+                fields,
+            });
+        }
+        let active: Vec<i64> = self
+            .controller_channel()
+            .await
+            .links
+            .iter()
+            .filter(|l| l.status == crate::nmsp::link_stats::LinkStatus::Active)
+            .map(|l| l.id)
+            .collect();
+        let (dir, trusted, managed) = (
+            self.appliance.data_dir.clone(),
+            self.upgrades.trusted.clone(),
+            self.upgrades.managed,
+        );
+        let request = tokio::task::spawn_blocking(move || {
+            upgrade::submit(&dir, &bytes, &trusted, managed, active)
+        })
+        .await
+        .map_err(crate::portal::error::WebError::internal)??;
+        tracing::warn!(from = %request.from, to = %request.to, "upgrade staged for the helper");
+        Ok(request)
     }
 
     pub async fn controller_channel(&self) -> crate::connector::stats::ChannelSnapshot {

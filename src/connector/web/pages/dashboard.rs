@@ -28,6 +28,8 @@ struct DashboardPage {
     ap_channel: ChannelTotals,
     link: LinkView,
     clock: ClockSync,
+    /// How the last upgrade ended, if one did.
+    upgrade: Option<crate::connector::upgrade::UpgradeOutcome>,
 }
 
 async fn dashboard(
@@ -40,6 +42,7 @@ async fn dashboard(
     let link = state.cloud.view().await?;
     let clock = state.clock.now().await;
     render(&DashboardPage {
+        upgrade: crate::connector::upgrade::outcome(&state.appliance.data_dir),
         clock,
         ap_channel: state.ap_channel.snapshot().totals,
         link,

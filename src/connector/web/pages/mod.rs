@@ -10,6 +10,7 @@ mod network;
 mod statistics;
 mod system;
 mod token;
+mod upgrade;
 
 use axum::Router;
 
@@ -26,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .merge(access_points::routes())
         .merge(logs::routes())
         .merge(backup::routes())
+        .merge(upgrade::routes())
 }
 
 /// Fixed texts shown after a redirect (`?notice=<key>`), so a URL cannot
@@ -73,6 +75,10 @@ pub const NOTICES: &[(&str, &str)] = &[
     ),
     ("ap-removed", "Access point removed; its link was closed."),
     ("api-token-revoked", "API token revoked."),
+    (
+        "upgrade-started",
+        "Upgrade started: the appliance installs it and restarts; if it is not healthy within 60 s it goes back to this version by itself.",
+    ),
     (
         "restored",
         "Backup restored and the appliance restarted with it.",

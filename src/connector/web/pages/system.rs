@@ -65,6 +65,9 @@ pub(super) struct SystemPage {
     audit: Vec<AuditEntry>,
     /// Why a backup was not made.
     pub(super) backup_errors: FieldErrors,
+    upgrade: crate::connector::upgrade::UpgradeView,
+    /// Why a bundle was refused.
+    pub(super) upgrade_errors: FieldErrors,
     audit_keep: i64,
 }
 
@@ -116,6 +119,8 @@ pub(super) async fn page(state: &AppState, csrf: String) -> Result<SystemPage, W
         audit,
         audit_keep: audit::KEEP,
         backup_errors: FieldErrors::default(),
+        upgrade: state.upgrade_view().await,
+        upgrade_errors: FieldErrors::default(),
     })
 }
 
