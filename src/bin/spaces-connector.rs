@@ -38,6 +38,19 @@ fn main() -> ExitCode {
             let root = root.unwrap_or_else(|| "/".into());
             network::helper::apply(&from, &root, reload).map(|done| println!("{done}"))
         }
+        // Root's installer: never opens the service's state file either.
+        Some(Command::UpgradeInstall {
+            state_dir,
+            work_dir,
+            trust_release_key,
+        }) => spaces_connector::connector::upgrade::install::Installer {
+            state_dir,
+            work_dir,
+            extra_keys: trust_release_key,
+        }
+        .run()
+        .map(|done| println!("{done}"))
+        .map_err(anyhow::Error::msg),
         Some(other) => run_console(&cli.data_dir, other),
     };
     match result {
@@ -213,7 +226,11 @@ fn run_console(data_dir: &std::path::Path, command: Command) -> anyhow::Result<(
             &mut out,
         )?,
         Command::Audit { limit } => console::audit_trail(&appliance, limit, &mut out)?,
-        Command::Serve(_) | Command::Manual | Command::FirstBoot { .. } | Command::HashPassword => {
+        Command::Serve(_)
+        | Command::Manual
+        | Command::FirstBoot { .. }
+        | Command::HashPassword
+        | Command::UpgradeInstall { .. } => {
             unreachable!("handled by main")
         }
     }

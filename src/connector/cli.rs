@@ -120,6 +120,25 @@ pub enum Command {
         )]
         trust_release_key: Vec<String>,
     },
+    /// The image's installer (root, started by its path unit when the
+    /// service stages an upgrade): check the bundle again, snapshot the
+    /// state file, install, restart, wait for health, roll back if it
+    /// does not come.
+    #[command(hide = true, name = "upgrade-install")]
+    UpgradeInstall {
+        #[arg(long, default_value = "/var/lib/spaces-connector")]
+        state_dir: PathBuf,
+        /// The installer's own directory: the installed package (to roll
+        /// back to) and the snapshot.
+        #[arg(long, default_value = "/var/lib/spaces-connector-upgrade")]
+        work_dir: PathBuf,
+        #[arg(
+            long,
+            env = "SPACES_CONNECTOR_TRUST_RELEASE_KEY",
+            value_delimiter = ','
+        )]
+        trust_release_key: Vec<String>,
+    },
     /// Print the audit trail: who changed what, when and from where,
     /// newest first.
     Audit {

@@ -195,6 +195,13 @@ impl Service {
         let web =
             WebServer::start_appliance(state, args.listen, args.redirect_listen, shutdown.clone())?;
         tasks.spawn(purge_sessions(appliance.clone(), policy, shutdown.clone()));
+        if args.manage_upgrades {
+            tasks.spawn(report_health(
+                appliance.clone(),
+                controller_stats.clone(),
+                shutdown.clone(),
+            ));
+        }
         tasks.spawn(follow_web_cert(appliance.clone(), shutdown.clone()));
         if args.manage_network {
             tasks.spawn(crate::connector::network::confirm::watch(
@@ -283,6 +290,43 @@ async fn enroll_first_boot_token(appliance: Arc<Appliance>, cloud: Arc<CloudLink
 
 /// Picks up an admin UI certificate installed at the console (another
 /// process): the next connection is served with it.
+/// Where upgrades are managed: the service's health, every 2 s, for the
+/// installer that waits for it after an upgrade. Written once the web UI
+/// is up, so a report means the UI answers.
+async fn report_health(
+    appliance: Arc<Appliance>,
+    controllers: Arc<ChannelStats>,
+    shutdown: CancellationToken,
+) {
+    use crate::nmsp::link_stats::LinkStatus;
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let names = appliance
+            .db
+            .call(|c| crate::connector::controllers::names(c))
+            .await;
+        let active: Vec<i64> = controllers
+            .snapshot_named(names)
+            .links
+            .iter()
+            .filter(|l| l.status == LinkStatus::Active)
+            .map(|l| l.id)
+            .collect();
+        let dir = appliance.data_dir.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            crate::connector::upgrade::write_health(&dir, active)
+        })
+        .await;
+        if let Ok(Err(e)) = written {
+            tracing::warn!(error = %e, "could not write the health report the upgrade installer reads");
+        }
+    }
+}
+
 async fn follow_web_cert(appliance: Arc<Appliance>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {

@@ -10,6 +10,7 @@
 //! `serve --trust-release-key` (a lab's own builds).
 
 pub mod bundle;
+pub mod install;
 
 use std::path::{Path, PathBuf};
 
@@ -21,8 +22,31 @@ use bundle::{BundleError, ReleaseKey, Verified};
 const STAGE_DIR: &str = "upgrade";
 const REQUEST: &str = "request.json";
 const STAGED_BUNDLE: &str = "bundle.scupdate";
-/// Written by the helper: how the last upgrade ended.
+/// Written by the installer: how the last upgrade ended.
 const OUTCOME: &str = "outcome.json";
+/// Written by the service every few seconds where upgrades are managed:
+/// what the installer's health check reads.
+const HEALTH: &str = "health.json";
+
+/// The service's own report of its health, for the installer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServiceHealth {
+    pub version: String,
+    /// Unix milliseconds: a report older than the restart is not one.
+    pub at_ms: u64,
+    pub active_controllers: Vec<i64>,
+}
+
+/// Writes the service's health report (the web UI is up by then).
+pub fn write_health(data_dir: &Path, active_controllers: Vec<i64>) -> std::io::Result<()> {
+    let h = ServiceHealth {
+        version: crate::VERSION.into(),
+        at_ms: crate::clock::now_ms(),
+        active_controllers,
+    };
+    let json = serde_json::to_vec(&h).map_err(std::io::Error::other)?;
+    write_atomically(&data_dir.join(HEALTH), &json)
+}
 
 /// The release key built into this program, if its build named one.
 const BUILT_IN: Option<&str> = option_env!("SPACES_CONNECTOR_RELEASE_KEY");
@@ -52,7 +76,7 @@ pub struct UpgradeRequest {
 pub struct UpgradeOutcome {
     pub from: String,
     pub to: String,
-    /// `upgraded` or `rolled_back`.
+    /// `upgraded`, `rolled_back` or `refused`.
     pub result: String,
     /// Why it rolled back.
     pub reason: Option<String>,
@@ -62,6 +86,10 @@ pub struct UpgradeOutcome {
 impl UpgradeOutcome {
     pub fn rolled_back(&self) -> bool {
         self.result == "rolled_back"
+    }
+    /// The installer refused the bundle before changing anything.
+    pub fn refused(&self) -> bool {
+        self.result == "refused"
     }
     pub fn at_text(&self) -> String {
         crate::clock::format_unix(self.at)
@@ -100,7 +128,7 @@ fn stage_dir(data_dir: &Path) -> PathBuf {
     data_dir.join(STAGE_DIR)
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+pub(super) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
@@ -147,7 +175,7 @@ pub fn submit(
 }
 
 /// Written under another name, then renamed: a reader sees all or none.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("part");
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(tmp, path)
