@@ -35,6 +35,19 @@ fn unpack(gz: &[u8]) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
+/// A console command on the appliance's state file; what it printed.
+fn console(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_spaces-connector"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {err}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn entries_with<'a>(audit: &'a [Value], action: &str) -> Vec<&'a Value> {
     audit.iter().filter(|e| e["action"] == action).collect()
 }
@@ -103,23 +116,16 @@ async fn changes_are_audited_and_no_secret_reaches_the_log() {
     assert_eq!(r.status(), 200);
 
     // A change at the console, on the same state file.
-    let out = Command::new(env!("CARGO_BIN_EXE_spaces-connector"))
-        .arg("--data-dir")
-        .arg(&dir)
-        .args([
+    console(
+        &dir,
+        &[
             "controller",
             "add",
             "--name",
             "WLC-console",
             "--host",
             "127.0.0.128",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
 
     let audit: Vec<Value> = serde_json::from_value(c.get_json("/api/v1/audit").await).unwrap();
@@ -167,13 +173,7 @@ async fn changes_are_audited_and_no_secret_reaches_the_log() {
     let system = page(&c.http, &c.at("/system")).await;
     assert!(system.contains("id=\"audit-trail\""));
     assert!(system.contains("WLC-audit at 127.0.0.126:16113"));
-    let out = Command::new(env!("CARGO_BIN_EXE_spaces-connector"))
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["audit", "--limit", "2"])
-        .output()
-        .unwrap();
-    let printed = String::from_utf8(out.stdout).unwrap();
+    let printed = console(&dir, &["audit", "--limit", "2"]);
     assert_eq!(printed.lines().count(), 2, "{printed}");
     assert!(
         printed.contains("console  from local  controller.add  WLC-console"),
@@ -272,18 +272,9 @@ async fn changes_are_audited_and_no_secret_reaches_the_log() {
     let from_page = unpack(&r.bytes().await.unwrap());
     assert!(from_page["audit.json"].contains("support_bundle.download"));
     let console_bundle = tmp.path().join("console-bundle.tar.gz");
-    let out = Command::new(env!("CARGO_BIN_EXE_spaces-connector"))
-        .arg("--data-dir")
-        .arg(&dir)
-        .arg("support-bundle")
-        .arg("--out")
-        .arg(&console_bundle)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    console(
+        &dir,
+        &["support-bundle", "--out", console_bundle.to_str().unwrap()],
     );
     let from_console = unpack(&std::fs::read(&console_bundle).unwrap());
     assert!(from_console.contains_key("journal.txt"));

@@ -42,11 +42,11 @@ fn main() -> ExitCode {
         Some(Command::UpgradeInstall {
             state_dir,
             work_dir,
-            trust_release_key,
+            upgrades,
         }) => spaces_connector::connector::upgrade::install::Installer {
             state_dir,
             work_dir,
-            extra_keys: trust_release_key,
+            extra_keys: upgrades.trust_release_key,
         }
         .run()
         .map(|done| println!("{done}"))
@@ -214,17 +214,9 @@ fn run_console(data_dir: &std::path::Path, command: Command) -> anyhow::Result<(
             out: path,
             with_identity,
         } => console::backup(&appliance, &path, with_identity, &mut out)?,
-        Command::Upgrade {
-            file,
-            manage_upgrades,
-            trust_release_key,
-        } => console::upgrade(
-            &file,
-            manage_upgrades,
-            &trust_release_key,
-            &appliance,
-            &mut out,
-        )?,
+        Command::Upgrade { file, upgrades } => {
+            console::upgrade(&file, &upgrades, &appliance, &mut out)?
+        }
         Command::Audit { limit } => console::audit_trail(&appliance, limit, &mut out)?,
         Command::Serve(_)
         | Command::Manual

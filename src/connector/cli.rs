@@ -105,20 +105,8 @@ pub enum Command {
     /// appliance is not healthy afterwards).
     Upgrade {
         file: PathBuf,
-        /// This machine installs upgrades (the image's console passes it).
-        #[arg(
-            long,
-            env = "SPACES_CONNECTOR_MANAGE_UPGRADES",
-            value_parser = clap::builder::BoolishValueParser::new()
-        )]
-        manage_upgrades: bool,
-        /// Also trust this release key (see `serve --trust-release-key`).
-        #[arg(
-            long,
-            env = "SPACES_CONNECTOR_TRUST_RELEASE_KEY",
-            value_delimiter = ','
-        )]
-        trust_release_key: Vec<String>,
+        #[command(flatten)]
+        upgrades: UpgradeOptions,
     },
     /// The image's installer (root, started by its path unit when the
     /// service stages an upgrade): check the bundle again, snapshot the
@@ -132,12 +120,8 @@ pub enum Command {
         /// back to) and the snapshot.
         #[arg(long, default_value = "/var/lib/spaces-connector-upgrade")]
         work_dir: PathBuf,
-        #[arg(
-            long,
-            env = "SPACES_CONNECTOR_TRUST_RELEASE_KEY",
-            value_delimiter = ','
-        )]
-        trust_release_key: Vec<String>,
+        #[command(flatten)]
+        upgrades: UpgradeOptions,
     },
     /// Print the audit trail: who changed what, when and from where,
     /// newest first.
@@ -150,6 +134,32 @@ pub enum Command {
     /// the package.
     #[command(hide = true)]
     Manual,
+}
+
+/// How this machine takes signed upgrades: the service's, the console's
+/// and the installer's options alike.
+#[derive(Debug, Clone, Default, Args)]
+pub struct UpgradeOptions {
+    /// Install signed upgrades (the appliance image): a bundle uploaded
+    /// on the System page is staged for the privileged installer
+    /// (`spaces-connector-upgrade.service`). Elsewhere a bundle is checked
+    /// and the .deb in it is for the admin to install.
+    #[arg(
+        long,
+        env = "SPACES_CONNECTOR_MANAGE_UPGRADES",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub manage_upgrades: bool,
+
+    /// Also trust update bundles signed by this Ed25519 key (base64 of
+    /// the raw 32 bytes; `packaging/make-update-bundle --public-key`), as
+    /// well as the release key built in: a lab's own builds.
+    #[arg(
+        long,
+        env = "SPACES_CONNECTOR_TRUST_RELEASE_KEY",
+        value_delimiter = ','
+    )]
+    pub trust_release_key: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -207,26 +217,8 @@ pub struct ServeArgs {
     )]
     pub manage_network: bool,
 
-    /// Install signed upgrades (the appliance image): a bundle uploaded on
-    /// the System page is staged for the privileged helper
-    /// (`spaces-connector-upgrade.service`). Elsewhere a bundle is checked
-    /// and the .deb in it is for the admin to install.
-    #[arg(
-        long,
-        env = "SPACES_CONNECTOR_MANAGE_UPGRADES",
-        value_parser = clap::builder::BoolishValueParser::new()
-    )]
-    pub manage_upgrades: bool,
-
-    /// Also trust update bundles signed by this Ed25519 key (base64 of
-    /// the raw 32 bytes; `packaging/make-update-bundle --public-key`), as
-    /// well as the release key built in: a lab's own builds.
-    #[arg(
-        long,
-        env = "SPACES_CONNECTOR_TRUST_RELEASE_KEY",
-        value_delimiter = ','
-    )]
-    pub trust_release_key: Vec<String>,
+    #[command(flatten)]
+    pub upgrades: UpgradeOptions,
 
     /// Seconds a network change waits for confirmation before the previous
     /// settings come back.

@@ -172,9 +172,9 @@ impl Service {
         let state = AppState {
             restart: restart.clone(),
             upgrades: crate::connector::web::UpgradePolicy {
-                managed: args.manage_upgrades,
+                managed: args.upgrades.manage_upgrades,
                 trusted: Arc::new(crate::connector::upgrade::trusted_keys(
-                    &args.trust_release_key,
+                    &args.upgrades.trust_release_key,
                 )),
             },
             ap_channel: ap_channel.clone(),
@@ -195,7 +195,7 @@ impl Service {
         let web =
             WebServer::start_appliance(state, args.listen, args.redirect_listen, shutdown.clone())?;
         tasks.spawn(purge_sessions(appliance.clone(), policy, shutdown.clone()));
-        if args.manage_upgrades {
+        if args.upgrades.manage_upgrades {
             tasks.spawn(report_health(
                 appliance.clone(),
                 controller_stats.clone(),

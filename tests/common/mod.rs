@@ -175,8 +175,7 @@ pub fn test_args(ip: &str) -> ServeArgs {
         ap_max_per_address: 16,
         ap_max_connections: 1000,
         manage_network: false,
-        manage_upgrades: false,
-        trust_release_key: Vec::new(),
+        upgrades: Default::default(),
         network_confirm_secs: 120,
     }
 }

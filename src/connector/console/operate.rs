@@ -125,15 +125,15 @@ pub(super) fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<(), Cons
 /// so the helper's health check then asks for the UI and the version.
 pub fn upgrade(
     file: &std::path::Path,
-    managed: bool,
-    extra_keys: &[String],
+    options: &crate::connector::cli::UpgradeOptions,
     a: &Appliance,
     out: &mut impl Write,
 ) -> Result<(), ConsoleError> {
     use crate::connector::upgrade;
     let bytes = std::fs::read(file)
         .map_err(|e| ConsoleError::Refused(format!("cannot read {}: {e}", file.display())))?;
-    let trusted = upgrade::trusted_keys(extra_keys);
+    let trusted = upgrade::trusted_keys(&options.trust_release_key);
+    let managed = options.manage_upgrades;
     let request = upgrade::submit(&a.data_dir, &bytes, &trusted, managed, Vec::new())
         .map_err(|e| ConsoleError::Refused(format!("nothing was changed: {e}")))?;
     record(

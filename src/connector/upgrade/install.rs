@@ -112,6 +112,7 @@ impl Installer {
         }
         let _ = std::fs::remove_file(self.state_dir.join(HEALTH));
         run("dpkg", &["--install", &deb.display().to_string()])?;
+        let _ = run("systemctl", &["reset-failed", SERVICE]);
         run("systemctl", &["start", SERVICE])?;
         self.wait_healthy(request, started_ms)
     }
@@ -142,29 +143,44 @@ impl Installer {
         Err(format!("{last} within {} s", HEALTH_WINDOW.as_secs()))
     }
 
-    /// The previous package and the snapshot, back.
+    /// The previous package and the snapshot, back. Every step is tried
+    /// even when one fails (a broken package may leave dpkg unhappy);
+    /// the first failure is reported.
     fn roll_back(&self, installed: &Path) -> Result<(), String> {
+        let mut first_error: Option<String> = None;
+        let mut step = |r: Result<(), String>| {
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+            }
+        };
         let _ = run("systemctl", &["stop", SERVICE]);
-        run("dpkg", &["--install", &installed.display().to_string()])?;
+        // A unit that failed to start too often refuses to start again.
+        let _ = run("systemctl", &["reset-failed", SERVICE]);
+        step(run(
+            "dpkg",
+            &["--install", &installed.display().to_string()],
+        ));
         let _ = run("systemctl", &["stop", SERVICE]);
         let snapshot = self.work_dir.join(SNAPSHOT);
         for f in STATE_FILES {
             let _ = std::fs::remove_file(self.state_dir.join(f));
             let kept = snapshot.join(f);
             if kept.exists() {
-                std::fs::copy(&kept, self.state_dir.join(f))
-                    .map_err(|e| format!("restore: {e}"))?;
+                step(
+                    std::fs::copy(&kept, self.state_dir.join(f))
+                        .map(|_| ())
+                        .map_err(|e| format!("restore: {e}")),
+                );
             }
         }
-        run(
+        let owner = "spaces-connector:spaces-connector";
+        step(run(
             "chown",
-            &[
-                "-R",
-                "spaces-connector:spaces-connector",
-                &self.state_dir.display().to_string(),
-            ],
-        )?;
-        run("systemctl", &["start", SERVICE])
+            &["-R", owner, &self.state_dir.display().to_string()],
+        ));
+        let _ = run("systemctl", &["reset-failed", SERVICE]);
+        step(run("systemctl", &["start", SERVICE]));
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Writes the outcome for the dashboard (owned by the service).
