@@ -138,23 +138,15 @@ impl LogRing {
 
     /// The lines `q` asks for, oldest first.
     pub fn query(&self, q: &LogQuery) -> Vec<LogLine> {
-        let max_rank = match q.level.as_str() {
-            "" => u8::MAX,
-            l => rank(l),
+        let all: Vec<LogLine> = {
+            let r = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+            r.lines
+                .iter()
+                .filter(|l| l.seq > q.after)
+                .cloned()
+                .collect()
         };
-        let r = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<LogLine> = r
-            .lines
-            .iter()
-            .filter(|l| l.seq > q.after)
-            .filter(|l| rank(l.level) <= max_rank)
-            .filter(|l| l.component.starts_with(&q.component))
-            .cloned()
-            .collect();
-        if q.limit > 0 && out.len() > q.limit {
-            out.drain(..out.len() - q.limit);
-        }
-        out
+        filter(all, q)
     }
 
     pub fn summary(&self) -> LogSummary {
@@ -170,14 +162,24 @@ impl LogRing {
     }
 }
 
-/// The lines `q` asks for as a text file to save: the page's and the
-/// API's download.
-pub fn download(q: &LogQuery) -> ([(http::HeaderName, String); 2], String) {
-    let mut body = String::new();
-    for line in ring().query(q) {
-        body.push_str(&line.text());
-        body.push('\n');
+/// Of `lines` (oldest first), those `q` asks for: by position, level
+/// and component, the newest `limit`.
+pub fn filter(mut lines: Vec<LogLine>, q: &LogQuery) -> Vec<LogLine> {
+    let max_rank = match q.level.as_str() {
+        "" => u8::MAX,
+        l => rank(l),
+    };
+    lines.retain(|l| {
+        l.seq > q.after && rank(l.level) <= max_rank && l.component.starts_with(&q.component)
+    });
+    if q.limit > 0 && lines.len() > q.limit {
+        lines.drain(..lines.len() - q.limit);
     }
+    lines
+}
+
+/// A log as a file to save: its headers and body.
+pub fn attachment(body: String) -> ([(http::HeaderName, String); 2], String) {
     let name = format!("spaces-connector-log-{}.txt", crate::clock::now_unix());
     (
         [

@@ -29,6 +29,7 @@ pub mod proxy;
 pub mod reconnect;
 pub mod schema;
 pub mod service;
+pub mod service_journal;
 pub mod stats;
 pub mod status;
 pub mod stored_token;

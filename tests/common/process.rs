@@ -145,6 +145,8 @@ pub async fn serve_logging(
             .env("SPACES_CONNECTOR_ECHO_INTERVAL_MS", "500")
             .env("SPACES_CONNECTOR_DEAD_AFTER_MS", "3000")
             .env("SPACES_CONNECTOR_LOG", filter)
+            // The log is the process's own here, even if the tests run under systemd.
+            .env_remove("JOURNAL_STREAM")
             .envs(env.iter().copied()),
         log,
     );

@@ -350,7 +350,8 @@ async fn logs_download(
     _: ApiCaller,
     axum::extract::Query(q): axum::extract::Query<crate::service_log::LogQuery>,
 ) -> Response {
-    crate::service_log::download(&q).into_response()
+    let body = crate::connector::service_journal::download(&q).await;
+    crate::service_log::attachment(body).into_response()
 }
 
 #[derive(Deserialize)]

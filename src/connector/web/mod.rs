@@ -231,7 +231,7 @@ impl AppState {
             "statistics.json",
             &serde_json::json!({ "controller_channel": controllers, "ap_channel": aps }),
         );
-        let (_, log) = crate::service_log::download(&Default::default());
+        let log = crate::connector::service_journal::download(&Default::default()).await;
         b.add_text("logs.txt", log);
         let name = b.name();
         let bytes = tokio::task::spawn_blocking(move || b.finish())

@@ -8,11 +8,12 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::connector::service_journal;
 use crate::connector::web::AppState;
 use crate::portal::error::WebError;
 use crate::portal::guard::CurrentSession;
 use crate::portal::layout::{Layout, render};
-use crate::service_log::{self, LogLine, LogQuery, LogSummary};
+use crate::service_log::{LogLine, LogQuery, LogSummary};
 
 /// Lines the page opens with; the download has all.
 const SHOWN: usize = 500;
@@ -32,6 +33,9 @@ struct LogsPage {
     summary: LogSummary,
     /// The newest line shown: the page asks for what follows.
     last_seq: u64,
+    /// `journal` or `memory`, and why not the journal where it should be.
+    source: &'static str,
+    note: Option<String>,
 }
 
 async fn show(
@@ -41,19 +45,21 @@ async fn show(
 ) -> Result<Response, WebError> {
     query.after = 0;
     query.limit = SHOWN;
-    let lines = service_log::ring().query(&query);
-    let last_seq = lines.last().map(|l| l.seq).unwrap_or(0);
+    let read = service_journal::read(&query).await;
+    let last_seq = read.lines.last().map(|l| l.seq).unwrap_or(0);
     Ok(render(&LogsPage {
         layout: Layout::new(&state, "Logs", "logs", session.0.csrf_token),
         query,
-        lines,
-        summary: service_log::ring().summary(),
+        lines: read.lines,
+        summary: read.summary,
         last_seq,
+        source: read.source,
+        note: read.note,
     })?
     .into_response())
 }
 
 /// Everything kept that matches the filter, as a text file.
 async fn download(_: CurrentSession, Query(query): Query<LogQuery>) -> Response {
-    service_log::download(&query).into_response()
+    crate::service_log::attachment(service_journal::download(&query).await).into_response()
 }
