@@ -182,6 +182,7 @@ async fn changes_are_audited_and_no_secret_reaches_the_log() {
 
     // The Logs page and API: the service's own lines, filtered.
     let warn: Value = c.get_json("/api/v1/logs?level=warn").await;
+    assert_eq!(warn["source"], "memory", "no journal here: {warn}");
     let lines = warn["lines"].as_array().unwrap();
     assert!(
         lines
