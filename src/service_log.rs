@@ -178,24 +178,6 @@ pub fn filter(mut lines: Vec<LogLine>, q: &LogQuery) -> Vec<LogLine> {
     lines
 }
 
-/// A log as a file to save: its headers and body.
-pub fn attachment(body: String) -> ([(http::HeaderName, String); 2], String) {
-    let name = format!("spaces-connector-log-{}.txt", crate::clock::now_unix());
-    (
-        [
-            (
-                http::header::CONTENT_TYPE,
-                "text/plain; charset=utf-8".to_string(),
-            ),
-            (
-                http::header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        body,
-    )
-}
-
 /// The process's ring: the layer writes it, the web UI reads it.
 pub fn ring() -> &'static LogRing {
     static RING: OnceLock<LogRing> = OnceLock::new();

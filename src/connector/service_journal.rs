@@ -57,14 +57,20 @@ pub async fn read(q: &LogQuery) -> LogRead {
     }
 }
 
-/// The lines as a file to save.
-pub async fn download(q: &LogQuery) -> String {
+/// The lines as text, one per line (the download, the support bundle).
+pub async fn text(q: &LogQuery) -> String {
     let mut body = String::new();
     for line in read(q).await.lines {
         body.push_str(&line.text());
         body.push('\n');
     }
     body
+}
+
+/// The lines as a file to save.
+pub async fn download(q: &LogQuery) -> axum::response::Response {
+    let name = format!("spaces-connector-log-{}.txt", crate::clock::now_unix());
+    crate::portal::download::attachment("text/plain; charset=utf-8", &name, text(q).await)
 }
 
 fn select(all: Vec<LogLine>, q: &LogQuery, source: &'static str, note: Option<String>) -> LogRead {

@@ -11,6 +11,7 @@
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod download;
 pub mod error;
 pub mod guard;
 pub mod layout;

@@ -3,7 +3,7 @@
 //! as the System and Logs pages.
 
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -137,8 +137,7 @@ async fn support_bundle(State(state): State<AppState>, _: ApiCaller) -> Result<R
 }
 
 async fn logs_download(_: ApiCaller, Query(q): Query<crate::service_log::LogQuery>) -> Response {
-    let body = crate::connector::service_journal::download(&q).await;
-    crate::service_log::attachment(body).into_response()
+    crate::connector::service_journal::download(&q).await
 }
 
 #[derive(Deserialize)]

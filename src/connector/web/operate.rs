@@ -3,6 +3,7 @@
 //! System page and `/api/v1` answer the same).
 
 use super::AppState;
+use crate::portal::download::attachment;
 
 impl AppState {
     /// The support bundle with the service's live part, as a download
@@ -12,7 +13,6 @@ impl AppState {
     ) -> Result<axum::response::Response, crate::portal::error::WebError> {
         use crate::connector::support_bundle::{SupportBundle, sessions_table};
         use crate::portal::error::WebError;
-        use axum::response::IntoResponse;
         let a = self.appliance.clone();
         let mut b = self
             .appliance
@@ -32,24 +32,14 @@ impl AppState {
             "statistics.json",
             &serde_json::json!({ "controller_channel": controllers, "ap_channel": aps }),
         );
-        let log = crate::connector::service_journal::download(&Default::default()).await;
+        let log = crate::connector::service_journal::text(&Default::default()).await;
         b.add_text("logs.txt", log);
         let name = b.name();
         let bytes = tokio::task::spawn_blocking(move || b.finish())
             .await
             .map_err(WebError::internal)?
             .map_err(WebError::internal)?;
-        let response = (
-            [
-                (http::header::CONTENT_TYPE, "application/gzip".to_string()),
-                (
-                    http::header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{name}.tar.gz\""),
-                ),
-            ],
-            bytes,
-        )
-            .into_response();
+        let response = attachment("application/gzip", &format!("{name}.tar.gz"), bytes);
         // Not a change, but who took the appliance's diagnostics is kept.
         Ok(crate::portal::audit::Audited::new("support_bundle.download", name).on(response))
     }
@@ -61,7 +51,6 @@ impl AppState {
         passphrase: String,
         with_identity: bool,
     ) -> Result<axum::response::Response, crate::portal::error::WebError> {
-        use axum::response::IntoResponse;
         let file = self
             .appliance
             .db
@@ -72,20 +61,7 @@ impl AppState {
             self.appliance.hostname,
             crate::clock::now_unix()
         );
-        let response = (
-            [
-                (
-                    http::header::CONTENT_TYPE,
-                    "application/octet-stream".to_string(),
-                ),
-                (
-                    http::header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{name}\""),
-                ),
-            ],
-            file,
-        )
-            .into_response();
+        let response = attachment("application/octet-stream", &name, file);
         let what = if with_identity {
             "with the appliance's identity"
         } else {

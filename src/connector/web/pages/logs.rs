@@ -61,5 +61,5 @@ async fn show(
 
 /// Everything kept that matches the filter, as a text file.
 async fn download(_: CurrentSession, Query(query): Query<LogQuery>) -> Response {
-    crate::service_log::attachment(service_journal::download(&query).await).into_response()
+    service_journal::download(&query).await
 }
