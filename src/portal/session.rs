@@ -143,33 +143,17 @@ async fn setup<S: Portal>(
         Ok::<_, WebError>(resp)
     };
     // The code is checked first, throttled like a password.
-    let attempt = match state.throttle().begin(throttle::keys(&ip, "setup code")) {
-        Ok(a) => a,
-        Err(wait) => {
-            let err = WebError::Throttled(wait);
-            return refuse(
-                &state,
-                StatusCode::TOO_MANY_REQUESTS,
-                err,
-                form.csrf,
-                String::new(),
-            );
+    match check_setup_code(&state, &ip, &form.code).await {
+        Ok(()) => {}
+        Err(err @ WebError::Throttled(_)) => {
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            return refuse(&state, status, err, form.csrf, String::new());
         }
-    };
-    let code = form.code.clone();
-    if !state
-        .db()
-        .call(move |c| setup_code::matches(c, &code))
-        .await?
-    {
-        attempt.failed();
-        tracing::warn!(client = %ip, "wrong setup code");
-        let err = WebError::Refused(
-            "The setup code is wrong. It is printed on the appliance's console and kept in its state directory (setup-code).".into(),
-        );
-        return refuse(&state, StatusCode::FORBIDDEN, err, form.csrf, String::new());
+        Err(err @ WebError::Refused(_)) => {
+            return refuse(&state, StatusCode::FORBIDDEN, err, form.csrf, String::new());
+        }
+        Err(e) => return Err(e),
     }
-    attempt.succeeded();
     if let Err(msg) = password::check_new(&form.password, &form.confirm) {
         let err = WebError::Refused(msg.to_string());
         return refuse(
@@ -202,6 +186,34 @@ async fn setup<S: Portal>(
     Ok(Audited::new("setup", "admin password set at first boot")
         .by(admin::USERNAME)
         .on(done))
+}
+
+/// Checks the one-time setup code, throttled like a password: the setup
+/// page asks it, and so do an application's pages beside it (restoring a
+/// backup instead). `Throttled`, or `Refused` with what to do.
+pub(crate) async fn check_setup_code<S: Portal>(
+    state: &S,
+    ip: &str,
+    code: &str,
+) -> Result<(), WebError> {
+    let attempt = state
+        .throttle()
+        .begin(throttle::keys(ip, "setup code"))
+        .map_err(WebError::Throttled)?;
+    let code = code.to_string();
+    if !state
+        .db()
+        .call(move |c| setup_code::matches(c, &code))
+        .await?
+    {
+        attempt.failed();
+        tracing::warn!(client = %ip, "wrong setup code");
+        return Err(WebError::Refused(
+            "the setup code is wrong: it is printed on the appliance's console and kept in its state directory (setup-code)".into(),
+        ));
+    }
+    attempt.succeeded();
+    Ok(())
 }
 
 async fn login_form<S: Portal>(

@@ -17,11 +17,10 @@ use crate::connector::backup::{self, RestoreAs, Restored, sealed};
 use crate::connector::web::AppState;
 use crate::fields::FieldErrors;
 use crate::portal::audit::Audited;
-use crate::portal::auth::{setup_code, throttle};
 use crate::portal::error::WebError;
 use crate::portal::guard::{ClientIp, CurrentSession};
 use crate::portal::layout::{Layout, render};
-use crate::portal::session::{check_prelogin, prelogin_token};
+use crate::portal::session::{check_prelogin, check_setup_code, prelogin_token};
 
 const MAX_BACKUP: usize = backup::MAX_FILE;
 
@@ -223,33 +222,19 @@ async fn restore_at_setup(
         return Ok(axum::response::Redirect::to("/login").into_response());
     }
     let p = page(&state, f.csrf.clone(), true);
-    let attempt = match state.throttle.begin(throttle::keys(&ip, "setup code")) {
-        Ok(a) => a,
-        Err(wait) => return Err(WebError::Throttled(wait)),
-    };
-    let code = f.code.clone();
-    if !state
-        .appliance
-        .db
-        .call(move |c| setup_code::matches(c, &code))
-        .await?
-    {
-        attempt.failed();
-        let mut fields = FieldErrors::default();
-        fields.add(
-            "code",
-            "the setup code is wrong: it is shown on the appliance's console",
-        );
-        return answer(
-            p,
-            Err(WebError::Invalid {
+    match check_setup_code(&state, &ip, &f.code).await {
+        Ok(()) => {}
+        Err(WebError::Refused(why)) => {
+            let mut fields = FieldErrors::default();
+            fields.add("code", why);
+            let refused = WebError::Invalid {
                 message: String::new(),
                 fields,
-            }),
-            None,
-        );
+            };
+            return answer(p, Err(refused), None);
+        }
+        Err(e) => return Err(e),
     }
-    attempt.succeeded();
     let result = match restore_as(&f) {
         Ok(how) => state.restore(f.file, f.passphrase, how).await,
         Err(fields) => Err(WebError::Invalid {
