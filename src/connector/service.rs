@@ -298,7 +298,6 @@ async fn report_health(
     controllers: Arc<ChannelStats>,
     shutdown: CancellationToken,
 ) {
-    use crate::nmsp::link_stats::LinkStatus;
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
@@ -309,13 +308,7 @@ async fn report_health(
             .db
             .call(|c| crate::connector::controllers::names(c))
             .await;
-        let active: Vec<i64> = controllers
-            .snapshot_named(names)
-            .links
-            .iter()
-            .filter(|l| l.status == LinkStatus::Active)
-            .map(|l| l.id)
-            .collect();
+        let active = controllers.snapshot_named(names).active_ids();
         let dir = appliance.data_dir.clone();
         let written = tokio::task::spawn_blocking(move || {
             crate::connector::upgrade::write_health(&dir, active)

@@ -31,6 +31,18 @@ pub struct ChannelSnapshot {
     pub links: Vec<LinkSnapshot>,
 }
 
+impl ChannelSnapshot {
+    /// The links that are Active now: what an upgrade must find Active
+    /// again.
+    pub fn active_ids(&self) -> Vec<i64> {
+        self.links
+            .iter()
+            .filter(|l| l.status == crate::nmsp::link_stats::LinkStatus::Active)
+            .map(|l| l.id)
+            .collect()
+    }
+}
+
 /// The links of one channel, by id.
 #[derive(Default)]
 pub struct ChannelStats {

@@ -51,6 +51,39 @@ impl RestoreAs {
     }
 }
 
+/// A restore as the page and the API take it.
+#[derive(Default)]
+pub struct RestoreInput {
+    pub file: Vec<u8>,
+    pub passphrase: String,
+    /// `this_appliance` or `new_appliance`.
+    pub restore_as: String,
+}
+
+impl RestoreInput {
+    /// How to restore, or what is missing, field by field.
+    pub fn check(&self) -> Result<RestoreAs, crate::fields::FieldErrors> {
+        let mut errors = crate::fields::FieldErrors::default();
+        if self.file.is_empty() {
+            errors.add("backup", "choose the backup file");
+        }
+        if self.passphrase.is_empty() {
+            errors.add("passphrase", "enter the backup's passphrase");
+        }
+        let how = RestoreAs::parse(&self.restore_as);
+        if how.is_none() {
+            errors.add(
+                "restore_as",
+                "choose how to restore: this_appliance or new_appliance",
+            );
+        }
+        match how {
+            Some(how) if errors.is_empty() => Ok(how),
+            _ => Err(errors),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
     #[error(transparent)]

@@ -107,25 +107,21 @@ async fn restore(
     ApiJson(body): ApiJson<RestoreBody>,
 ) -> Changed<crate::connector::backup::Restored> {
     use base64::Engine;
-    let mut fields = crate::fields::FieldErrors::default();
-    let file = base64::engine::general_purpose::STANDARD
-        .decode(body.backup.trim())
-        .unwrap_or_else(|_| {
-            fields.add("backup", "not base64");
-            Vec::new()
-        });
-    let how = crate::connector::backup::RestoreAs::parse(&body.restore_as);
-    if how.is_none() {
-        fields.add("restore_as", "this_appliance or new_appliance");
-    }
-    let Some(how) = how.filter(|_| fields.is_empty()) else {
+    let Ok(file) = base64::engine::general_purpose::STANDARD.decode(body.backup.trim()) else {
+        let mut fields = crate::fields::FieldErrors::default();
+        fields.add("backup", "not base64");
         return Err(WebError::Invalid {
             message: "nothing was restored: check the fields".into(),
             fields,
         }
         .into());
     };
-    let restored = state.restore(file, body.passphrase, how).await?;
+    let input = crate::connector::backup::RestoreInput {
+        file,
+        passphrase: body.passphrase,
+        restore_as: body.restore_as,
+    };
+    let restored = state.restore(input).await?;
     Ok((
         Extension(Audited::new("restore", restored.summary())),
         Json(restored),

@@ -4,15 +4,13 @@
 
 use super::AppState;
 use crate::portal::download::attachment;
+use crate::portal::error::WebError;
 
 impl AppState {
     /// The support bundle with the service's live part, as a download
     /// (the System page's button and the API answer the same).
-    pub async fn support_bundle(
-        &self,
-    ) -> Result<axum::response::Response, crate::portal::error::WebError> {
+    pub async fn support_bundle(&self) -> Result<axum::response::Response, WebError> {
         use crate::connector::support_bundle::{SupportBundle, sessions_table};
-        use crate::portal::error::WebError;
         let a = self.appliance.clone();
         let mut b = self
             .appliance
@@ -50,7 +48,7 @@ impl AppState {
         &self,
         passphrase: String,
         with_identity: bool,
-    ) -> Result<axum::response::Response, crate::portal::error::WebError> {
+    ) -> Result<axum::response::Response, WebError> {
         let file = self
             .appliance
             .db
@@ -74,11 +72,14 @@ impl AppState {
     /// again on it (after its answer has gone out).
     pub async fn restore(
         &self,
-        file: Vec<u8>,
-        passphrase: String,
-        how: crate::connector::backup::RestoreAs,
-    ) -> Result<crate::connector::backup::Restored, crate::portal::error::WebError> {
+        input: crate::connector::backup::RestoreInput,
+    ) -> Result<crate::connector::backup::Restored, WebError> {
         use crate::connector::backup::{self, RestoreError};
+        let how = input.check().map_err(|fields| WebError::Invalid {
+            message: "nothing was restored: check the fields".into(),
+            fields,
+        })?;
+        let (file, passphrase) = (input.file, input.passphrase);
         let dir = self.appliance.data_dir.clone();
         let restored = self
             .appliance
@@ -127,7 +128,7 @@ impl AppState {
         &self,
         bytes: Vec<u8>,
         peer_down_ok: bool,
-    ) -> Result<crate::connector::upgrade::UpgradeRequest, crate::portal::error::WebError> {
+    ) -> Result<crate::connector::upgrade::UpgradeRequest, WebError> {
         use crate::connector::upgrade;
         let view = self.upgrade_view().await;
         if !view.peers_down.is_empty() && !peer_down_ok {
@@ -139,19 +140,12 @@ impl AppState {
                     view.peers_down.join(", ")
                 ),
             );
-            return Err(crate::portal::error::WebError::Invalid {
+            return Err(WebError::Invalid {
                 message: "the upgrade was not started".into(),
                 fields,
             });
         }
-        let active: Vec<i64> = self
-            .controller_channel()
-            .await
-            .links
-            .iter()
-            .filter(|l| l.status == crate::nmsp::link_stats::LinkStatus::Active)
-            .map(|l| l.id)
-            .collect();
+        let active = self.controller_channel().await.active_ids();
         let (dir, trusted, managed) = (
             self.appliance.data_dir.clone(),
             self.upgrades.trusted.clone(),
@@ -161,7 +155,7 @@ impl AppState {
             upgrade::submit(&dir, &bytes, &trusted, managed, active)
         })
         .await
-        .map_err(crate::portal::error::WebError::internal)??;
+        .map_err(WebError::internal)??;
         tracing::warn!(from = %request.from, to = %request.to, "upgrade staged for the helper");
         Ok(request)
     }

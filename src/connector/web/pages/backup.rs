@@ -13,7 +13,7 @@ use axum_extra::extract::CookieJar;
 use http::StatusCode;
 use serde::Deserialize;
 
-use crate::connector::backup::{self, RestoreAs, Restored, sealed};
+use crate::connector::backup::{self, RestoreInput, Restored, sealed};
 use crate::connector::web::AppState;
 use crate::fields::FieldErrors;
 use crate::portal::audit::Audited;
@@ -92,9 +92,7 @@ async fn download(
 struct RestoreForm {
     csrf: String,
     code: String,
-    passphrase: String,
-    restore_as: String,
-    file: Vec<u8>,
+    input: RestoreInput,
 }
 
 async fn read_form(mut m: Multipart) -> Result<RestoreForm, WebError> {
@@ -103,34 +101,15 @@ async fn read_form(mut m: Multipart) -> Result<RestoreForm, WebError> {
     while let Some(field) = m.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or("").to_string();
         match name.as_str() {
-            "backup" => f.file = field.bytes().await.map_err(bad)?.to_vec(),
+            "backup" => f.input.file = field.bytes().await.map_err(bad)?.to_vec(),
             "csrf" => f.csrf = field.text().await.map_err(bad)?,
             "code" => f.code = field.text().await.map_err(bad)?,
-            "passphrase" => f.passphrase = field.text().await.map_err(bad)?,
-            "restore_as" => f.restore_as = field.text().await.map_err(bad)?,
+            "passphrase" => f.input.passphrase = field.text().await.map_err(bad)?,
+            "restore_as" => f.input.restore_as = field.text().await.map_err(bad)?,
             _ => {}
         }
     }
     Ok(f)
-}
-
-/// Checks the fields every restore has, field by field.
-fn restore_as(f: &RestoreForm) -> Result<RestoreAs, FieldErrors> {
-    let mut errors = FieldErrors::default();
-    if f.file.is_empty() {
-        errors.add("backup", "choose the backup file");
-    }
-    if f.passphrase.is_empty() {
-        errors.add("passphrase", "enter the backup's passphrase");
-    }
-    let how = RestoreAs::parse(&f.restore_as);
-    if how.is_none() {
-        errors.add("restore_as", "choose how to restore");
-    }
-    match how {
-        Some(how) if errors.is_empty() => Ok(how),
-        _ => Err(errors),
-    }
 }
 
 fn page(state: &AppState, csrf: String, at_setup: bool) -> RestorePage {
@@ -182,13 +161,7 @@ async fn restore_here(
     let f = read_form(m).await?;
     session.check_csrf(&f.csrf)?;
     let p = page(&state, session.0.csrf_token.clone(), false);
-    let result = match restore_as(&f) {
-        Ok(how) => state.restore(f.file, f.passphrase, how).await,
-        Err(fields) => Err(WebError::Invalid {
-            message: String::new(),
-            fields,
-        }),
-    };
+    let result = state.restore(f.input).await;
     answer(p, result, None)
 }
 
@@ -235,12 +208,6 @@ async fn restore_at_setup(
         }
         Err(e) => return Err(e),
     }
-    let result = match restore_as(&f) {
-        Ok(how) => state.restore(f.file, f.passphrase, how).await,
-        Err(fields) => Err(WebError::Invalid {
-            message: String::new(),
-            fields,
-        }),
-    };
+    let result = state.restore(f.input).await;
     answer(p, result, Some("the setup code's holder"))
 }
