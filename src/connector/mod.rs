@@ -12,6 +12,7 @@ pub mod access_points;
 pub mod ap_admission;
 pub mod ap_channel;
 pub mod appliance;
+pub mod atomic_file;
 pub mod backup;
 pub mod changes;
 pub mod cli;

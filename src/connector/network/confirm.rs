@@ -118,11 +118,8 @@ pub fn handoff_path(data_dir: &Path) -> PathBuf {
 
 /// Writes the hand-off file (replaced whole).
 pub fn handoff(data_dir: &Path, s: &NetworkSettings) -> std::io::Result<()> {
-    let path = handoff_path(data_dir);
-    let aside = path.with_extension("json.new");
     let json = serde_json::to_vec_pretty(&s.input()).map_err(std::io::Error::other)?;
-    std::fs::write(&aside, json)?;
-    std::fs::rename(aside, path)
+    crate::connector::atomic_file::replace(&handoff_path(data_dir), &json)
 }
 
 /// The service's side, in the image: hands the settings in force to the

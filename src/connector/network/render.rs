@@ -74,9 +74,7 @@ pub fn write(root: &Path, s: &NetworkSettings) -> std::io::Result<Vec<PathBuf>> 
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let aside = path.with_extension("spaces-new");
-        std::fs::write(&aside, &text)?;
-        std::fs::rename(&aside, &path)?;
+        crate::connector::atomic_file::replace(&path, text.as_bytes())?;
         changed.push(rel);
     }
     Ok(changed)

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::{HEALTH, OUTCOME, REQUEST, STAGE_DIR, STAGED_BUNDLE, UpgradeOutcome, UpgradeRequest};
-use super::{ServiceHealth, bundle, read_json, trusted_keys, write_atomically};
+use super::{ServiceHealth, bundle, read_json, trusted_keys};
 
 /// How long the new version has to become healthy.
 pub const HEALTH_WINDOW: Duration = Duration::from_secs(60);
@@ -200,7 +200,7 @@ impl Installer {
         let json = serde_json::to_vec_pretty(&outcome).map_err(|e| e.to_string())?;
         let path = self.stage().join(OUTCOME);
         std::fs::create_dir_all(self.stage()).map_err(|e| e.to_string())?;
-        write_atomically(&path, &json).map_err(|e| e.to_string())?;
+        crate::connector::atomic_file::replace(&path, &json).map_err(|e| e.to_string())?;
         let _ = run(
             "chown",
             &[

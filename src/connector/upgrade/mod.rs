@@ -45,7 +45,7 @@ pub fn write_health(data_dir: &Path, active_controllers: Vec<i64>) -> std::io::R
         active_controllers,
     };
     let json = serde_json::to_vec(&h).map_err(std::io::Error::other)?;
-    write_atomically(&data_dir.join(HEALTH), &json)
+    crate::connector::atomic_file::replace(&data_dir.join(HEALTH), &json)
 }
 
 /// The release key built into this program, if its build named one.
@@ -162,7 +162,7 @@ pub fn submit(
     }
     let dir = stage_dir(data_dir);
     std::fs::create_dir_all(&dir)?;
-    write_atomically(&dir.join(STAGED_BUNDLE), bytes)?;
+    crate::connector::atomic_file::replace(&dir.join(STAGED_BUNDLE), bytes)?;
     let request = UpgradeRequest {
         from: crate::VERSION.into(),
         to: manifest.version,
@@ -170,15 +170,8 @@ pub fn submit(
         active_controllers,
     };
     let json = serde_json::to_vec_pretty(&request).map_err(std::io::Error::other)?;
-    write_atomically(&dir.join(REQUEST), &json)?;
+    crate::connector::atomic_file::replace(&dir.join(REQUEST), &json)?;
     Ok(request)
-}
-
-/// Written under another name, then renamed: a reader sees all or none.
-pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("part");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(tmp, path)
 }
 
 #[cfg(test)]
