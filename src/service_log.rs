@@ -114,6 +114,21 @@ pub struct LogSummary {
     pub components: Vec<String>,
 }
 
+impl LogSummary {
+    /// Of `lines` (and how many older ones were pushed out).
+    pub fn of<'a>(lines: impl ExactSizeIterator<Item = &'a LogLine>, evicted: u64) -> LogSummary {
+        let kept = lines.len();
+        let mut components: Vec<String> = lines.map(|l| l.component.clone()).collect();
+        components.sort();
+        components.dedup();
+        LogSummary {
+            kept,
+            evicted,
+            components,
+        }
+    }
+}
+
 impl LogRing {
     fn push(&self, at_ms: u64, level: &'static str, component: String, message: String) {
         let mut r = self.ring.lock().unwrap_or_else(|e| e.into_inner());
@@ -151,14 +166,7 @@ impl LogRing {
 
     pub fn summary(&self) -> LogSummary {
         let r = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        let mut components: Vec<String> = r.lines.iter().map(|l| l.component.clone()).collect();
-        components.sort();
-        components.dedup();
-        LogSummary {
-            kept: r.lines.len(),
-            evicted: r.evicted,
-            components,
-        }
+        LogSummary::of(r.lines.iter(), r.evicted)
     }
 }
 

@@ -33,18 +33,16 @@ pub fn controller_key_accepted(c: &Controller) -> Audited {
     )
 }
 
+fn access_point_text(ap: &AccessPoint) -> String {
+    format!("{} (key {})", ap.name, ap.key_hash)
+}
+
 pub fn access_point_added(ap: &AccessPoint) -> Audited {
-    Audited::new(
-        "access_point.add",
-        format!("{} (key {})", ap.name, ap.key_hash),
-    )
+    Audited::new("access_point.add", access_point_text(ap))
 }
 
 pub fn access_point_removed(ap: &AccessPoint) -> Audited {
-    Audited::new(
-        "access_point.remove",
-        format!("{} (key {})", ap.name, ap.key_hash),
-    )
+    Audited::new("access_point.remove", access_point_text(ap))
 }
 
 pub fn token_set(t: &StoredToken) -> Audited {

@@ -39,7 +39,7 @@ fn under_journald() -> bool {
 pub async fn read(q: &LogQuery) -> LogRead {
     let mut note = None;
     if under_journald() {
-        match from_journal().await {
+        match from_journal(q.after).await {
             Ok(all) => return select(all, q, "journal", None),
             Err(why) => {
                 note = Some(format!(
@@ -74,14 +74,7 @@ pub async fn download(q: &LogQuery) -> axum::response::Response {
 }
 
 fn select(all: Vec<LogLine>, q: &LogQuery, source: &'static str, note: Option<String>) -> LogRead {
-    let mut components: Vec<String> = all.iter().map(|l| l.component.clone()).collect();
-    components.sort();
-    components.dedup();
-    let summary = LogSummary {
-        kept: all.len(),
-        evicted: 0,
-        components,
-    };
+    let summary = LogSummary::of(all.iter(), 0);
     LogRead {
         lines: service_log::filter(all, q),
         summary,
@@ -90,19 +83,23 @@ fn select(all: Vec<LogLine>, q: &LogQuery, source: &'static str, note: Option<St
     }
 }
 
-async fn from_journal() -> Result<Vec<LogLine>, String> {
-    let run = tokio::process::Command::new("journalctl")
-        .args([
-            "--unit",
-            UNIT,
-            "--output",
-            "json",
-            "--no-pager",
-            "--lines",
-            JOURNAL_LINES,
-        ])
-        .kill_on_drop(true)
-        .output();
+/// The unit's newest lines; from `after` on (journal microseconds) when
+/// a page polls for what follows, so a poll reads seconds, not the day.
+async fn from_journal(after: u64) -> Result<Vec<LogLine>, String> {
+    let mut cmd = tokio::process::Command::new("journalctl");
+    cmd.args([
+        "--unit",
+        UNIT,
+        "--output",
+        "json",
+        "--no-pager",
+        "--lines",
+        JOURNAL_LINES,
+    ]);
+    if after > 0 {
+        cmd.arg(format!("--since=@{}", after / 1_000_000));
+    }
+    let run = cmd.kill_on_drop(true).output();
     let out = tokio::time::timeout(JOURNALCTL_TIMEOUT, run)
         .await
         .map_err(|_| "journalctl did not answer within 5 s".to_string())?

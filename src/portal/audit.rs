@@ -163,27 +163,33 @@ pub async fn record_changes<S: Portal>(
     let slot = ActorSlot::default();
     req.extensions_mut().insert(slot.clone());
     let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let source = req
+    // Cheap clones only: most requests (pages, polled figures) record
+    // nothing, and what is recorded is put into words afterwards.
+    let method = req.method().clone();
+    let path = req.extensions().get::<MatchedPath>().cloned();
+    let uri_path = path.is_none().then(|| req.uri().path().to_string());
+    let peer = req
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|ConnectInfo(a)| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let route = format!(
-        "{} {}",
-        req.method(),
-        req.extensions()
-            .get::<MatchedPath>()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| req.uri().path().to_string())
-    );
+        .map(|c| c.0.ip());
     let mut response = next.run(req).await;
     let audited = response.extensions_mut().remove::<Audited>();
     let succeeded = response.status().is_success() || response.status().is_redirection();
     let (action, detail, named) = match audited {
         Some(a) => (a.action.to_string(), a.detail, a.actor),
-        None if changes && succeeded => (route, String::new(), None),
+        None if changes && succeeded => {
+            let route = path
+                .as_ref()
+                .map(|p| p.as_str())
+                .or(uri_path.as_deref())
+                .unwrap_or("");
+            (format!("{method} {route}"), String::new(), None)
+        }
         None => return response,
     };
+    let source = peer
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "unknown".into());
     let actor = Actor {
         who: named
             .or_else(|| slot.take())
@@ -195,7 +201,8 @@ pub async fn record_changes<S: Portal>(
         .call(move |c| record(c, &actor, &action, &detail))
         .await;
     if let Err(e) = kept {
-        // The change is made; losing its record is a fault to see, not a
+        // The change is made; losing its record is a fault to see (the
+        // state file's faults are counted and on the dashboard), not a
         // reason to report the change as failed.
         tracing::error!(error = %e, "could not record a change in the audit trail");
     }
