@@ -80,7 +80,6 @@ impl Service {
         let dir = data_dir.to_path_buf();
         let appliance =
             Arc::new(tokio::task::spawn_blocking(move || Appliance::open(&dir)).await??);
-        tokio::task::spawn_blocking(crate::portal::auth::password::warm_up);
         // Before anything is served: a first boot's admin password means
         // there is no setup page to offer.
         let first_boot = crate::connector::first_boot::import(&appliance.db, data_dir).await?;
@@ -217,6 +216,10 @@ impl Service {
         tasks.spawn(async move {
             let _ = cloud_task.await;
         });
+        // Once the listeners are up, not before: the dummy hash is a
+        // second of CPU on an emulated first boot, and no login can come
+        // before the setup page is served.
+        tokio::task::spawn_blocking(crate::portal::auth::password::warm_up);
         tasks.close();
         Ok(Service {
             ap_addr,
