@@ -3,7 +3,7 @@
 //! token from a real cloud, adding controllers (with a validation error),
 //! watching them turn Active and the rates rise without reloading,
 //! deleting one, changing the password, logging out, and an expired
-//! session. Every page is checked for labelled fields, console errors
+//! session; and a wired connector, whose pages speak of switches. Every page is checked for labelled fields, console errors
 //! (CSP violations show up there), mixed content and, on a phone-sized
 //! window, horizontal overflow. Screenshots go to
 //! `$CARGO_TARGET_TMPDIR/screenshots`.
@@ -19,7 +19,7 @@ use common::*;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use spaces_connector::sim::{AuthList, SimController};
+use spaces_connector::sim::{AuthList, SimController, SimDevice};
 
 /// chromedriver and the Chromium session it drives.
 struct Browser {
@@ -418,4 +418,80 @@ async fn an_expired_session_sends_the_browser_to_login() {
     b.shot("15-session-expired").await;
     b.close().await;
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_wired_connector_speaks_of_switches_in_a_real_browser() {
+    let cloud_dir = tempfile::tempdir().unwrap();
+    let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.146").await;
+    let (_, token) = cloud.create_token_kind("Campus switches", "wired").await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestAppliance::start_args(dir.path(), test_args("127.0.0.147")).await;
+    let mut spec = sim_spec(0, AuthList::new([app.key_hash()], false), 20.0, None);
+    spec.device = SimDevice::Switch { ports: 8 };
+    spec.wait_for = 0;
+    spec.echo_timeout = Duration::from_secs(30);
+    let switch = SimController::start(spec).await.unwrap();
+    let b = Browser::start().await;
+    b.goto(&app.at("/setup")).await;
+    b.fill("#code", &app.setup_code()).await;
+    b.fill("#password", PASSWORD).await;
+    b.fill("#confirm", PASSWORD).await;
+    b.click("form[action='/setup'] button[type=submit]").await;
+    b.wait_path("/").await;
+    b.goto(&app.at("/token")).await;
+    b.fill("#token", &token).await;
+    b.click("form[action='/token'] button[type=submit]").await;
+    b.wait_path("/token?notice=token-saved").await;
+
+    // The navigation, the page and its form are about switches.
+    assert!(b.text("nav").await.contains("Switches"));
+    assert!(!b.text("nav").await.contains("Controllers"));
+    b.goto(&app.at("/controllers")).await;
+    assert_eq!(b.text("h1").await, "Switches");
+    assert_eq!(
+        b.js("return [...document.querySelectorAll('#kind option')].map(o => o.textContent)")
+            .await,
+        json!(["Catalyst switch"]),
+        "a wired connector offers switches only"
+    );
+    assert!(b.text("#identity").await.contains("Catalyst switch"));
+    b.fill("#name", "Access 1").await;
+    b.fill("#host", "127.0.0.1").await;
+    b.fill("#port", &switch.addr.port().to_string()).await;
+    b.click("form[action='/controllers'] button[type=submit]")
+        .await;
+    b.wait_path("/controllers?notice=switch-added").await;
+    assert!(b.text("main").await.contains("Switch added."));
+    eventually(15, "the switch Active", || async {
+        b.goto(&app.at("/controllers")).await;
+        b.text("table").await.contains("Active").then_some(())
+    })
+    .await;
+    b.shot("16-switches").await;
+    b.goto(&app.at("/")).await;
+    let dash = b.text("main").await;
+    assert!(
+        dash.contains("Switch Channel") && dash.contains("Active switches"),
+        "{dash}"
+    );
+    b.shot("17-wired-dashboard").await;
+    // Every value of the Cloud card inside its card (a long label once
+    // pushed them under the next one).
+    let inside = b
+        .js("const d = document.querySelector('#tenant-id').closest('dd'); const c = d.closest('.card').getBoundingClientRect(); const r = d.getBoundingClientRect(); return r.right <= c.right + 1 && r.left >= c.left;")
+        .await;
+    assert_eq!(inside, json!(true), "the tenant id shows in its card");
+    b.goto(&app.at("/statistics")).await;
+    assert!(b.text("main").await.contains("Switch Channel"));
+    eventually(15, "wired events counted", || async {
+        (message_count(&b).await > 5).then_some(())
+    })
+    .await;
+    b.shot("18-wired-statistics").await;
+    b.assert_clean_console("wired pages").await;
+    b.close().await;
+    switch.stop().await;
+    app.stop().await;
+    cloud.shutdown().await;
 }

@@ -56,6 +56,16 @@ fn entries_with<'a>(audit: &'a [Value], action: &str) -> Vec<&'a Value> {
 async fn changes_are_audited_and_no_secret_reaches_the_log() {
     let tmp = tempfile::tempdir().unwrap();
     let cloud = CloudProc::start(&tmp.path().join("cloud"), "127.0.0.124", &[]).await;
+    // The tenant hashes client identities: its salt is a secret too.
+    let tenant = format!("{}/tenants/{}", cloud.url, cloud.tenant);
+    let r = submit(
+        &cloud.http,
+        &tenant,
+        &format!("{tenant}/privacy"),
+        &[("mode", "hash")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
     let log_path = tmp.path().join("connector.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let dir = tmp.path().join("connector");
@@ -88,6 +98,10 @@ async fn changes_are_audited_and_no_secret_reaches_the_log() {
 
     // Changes through the API token.
     assert_eq!(c.set_token(&cloud.token).await["registered"], true);
+    eventually(20, "the tenant's privacy setting here", || async {
+        (c.get_json("/api/v1/status").await["privacy"] == "hashed").then_some(())
+    })
+    .await;
     let r = c
         .post_json(
             "/api/v1/controllers",
@@ -303,6 +317,21 @@ async fn changes_are_audited_and_no_secret_reaches_the_log() {
     ]
     .map(|(what, secret)| (what.to_string(), secret))
     .into();
+    let privacy: String = state
+        .query_row(
+            "SELECT value FROM settings WHERE key = 'client_privacy'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let privacy: Value = serde_json::from_str(&privacy).unwrap();
+    for epoch in privacy["epochs"].as_array().unwrap() {
+        secrets.push((
+            "client privacy salt".into(),
+            epoch["salt"].as_str().unwrap().to_string(),
+        ));
+    }
+    assert!(secrets.iter().any(|(w, _)| w == "client privacy salt"));
     let keys: Vec<(String, String)> = state
         .prepare("SELECT purpose, key_pem FROM tls_identity")
         .unwrap()
@@ -325,6 +354,7 @@ async fn changes_are_audited_and_no_secret_reaches_the_log() {
         "failed login",
         "controller session ended",
         "cloud proxy set",
+        "client privacy updated",
     ] {
         assert!(
             log.contains(written),

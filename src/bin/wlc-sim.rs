@@ -1,4 +1,5 @@
-//! `wlc-sim`: simulated wireless controllers speaking NMSP over TLS.
+//! `wlc-sim`: simulated wireless controllers (and, with `--switches`,
+//! Catalyst switches reporting wired end points) speaking NMSP over TLS.
 //!
 //! Prints `show nmsp status` when asked (type it on standard input, after
 //! `controller N` for one controller's table; send SIGUSR1; or GET
@@ -19,7 +20,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use clap::Parser;
-use spaces_connector::sim::{self, ApSpec, AuthList, ControllerSpec, SimAp, SimController};
+use spaces_connector::sim::{
+    self, ApSpec, AuthList, ControllerSpec, SimAp, SimController, SimDevice,
+};
 use spaces_connector::tls::identity::{Identity, KeyKind};
 use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{SignalKind, signal};
@@ -37,16 +40,24 @@ macro_rules! say_raw {
 #[command(
     name = "wlc-sim",
     version,
-    about = "Simulated wireless controllers (NMSP over TLS)"
+    about = "Simulated wireless controllers and Catalyst switches (NMSP over TLS)"
 )]
 struct Args {
-    /// Address of the first controller; the others follow on consecutive
-    /// ports (or addresses, with --spread-ips).
+    /// Address of the first controller; the others, then the switches,
+    /// follow on consecutive ports (or addresses, with --spread-ips).
     #[arg(long, default_value = "127.0.0.1:16113")]
     listen: SocketAddr,
-    /// Number of controllers to run.
-    #[arg(long, default_value_t = 1)]
-    controllers: u32,
+    /// Number of controllers to run (default: 1, or 0 with --switches).
+    #[arg(long)]
+    controllers: Option<u32>,
+    /// Number of Catalyst switches to run: their end points plug in and
+    /// out (wired Attachment Notifications), with the same auth list,
+    /// `show nmsp status`, --seed, --limit and --wait-for.
+    #[arg(long, default_value_t = 0)]
+    switches: u32,
+    /// Access ports per switch.
+    #[arg(long, default_value_t = 24)]
+    ports: usize,
     /// Put controllers on consecutive IPv4 addresses, same port.
     #[arg(long)]
     spread_ips: bool,
@@ -193,10 +204,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let auth = AuthList::new(args.allow.clone(), args.allow_any);
+    let n_controllers = args
+        .controllers
+        .unwrap_or(if args.switches > 0 { 0 } else { 1 });
     let mut controllers = Vec::new();
-    for i in 0..args.controllers {
+    for i in 0..n_controllers + args.switches {
+        let (device, name, index) = if i < n_controllers {
+            (SimDevice::Controller, format!("wlc-sim-{}", i + 1), i)
+        } else {
+            let j = i - n_controllers;
+            let ports = args.ports.clamp(1, 480);
+            (
+                SimDevice::Switch { ports },
+                format!("switch-sim-{}", j + 1),
+                j,
+            )
+        };
         let spec = ControllerSpec {
-            name: format!("wlc-sim-{}", i + 1),
+            device,
+            name,
             addr: sim::controller_addr(args.listen, i, args.spread_ips),
             identity: Arc::new(identity(args.cert_dir.as_deref(), i, args.key_type)?),
             auth: auth.clone(),
@@ -204,7 +230,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             limit: args.limit,
             wait_for: args.wait_for,
             seed: args.seed,
-            index: i,
+            index,
             echo_timeout: Duration::from_secs(args.echo_timeout_secs.max(1)),
             pad_bytes: args.pad_bytes,
             tls12_only: args.tls12_only,

@@ -13,6 +13,7 @@ use super::registry::Member;
 use crate::contract::access_point::AccessPointInput;
 use crate::contract::cloud_api::{AccessPointConfig, ControllerConfig, GroupConfig};
 use crate::contract::controller::ControllerInput;
+use crate::contract::token::NetworkKind;
 use crate::db::DbError;
 use crate::fields::FieldErrors;
 
@@ -57,6 +58,7 @@ pub fn config(conn: &Connection, group_id: &str) -> Result<GroupConfig, DbError>
         version: version as u64,
         controllers,
         access_points,
+        privacy: super::privacy::config_for_group(conn, group_id)?,
     })
 }
 
@@ -109,13 +111,23 @@ pub fn add(
     member: &Member,
     c: &ControllerConfig,
 ) -> Result<bool, CloudError> {
+    // A group never mixes: a wired group takes switches only, a
+    // wireless one controllers only.
+    let network: Option<String> = conn
+        .query_row(
+            "SELECT kind FROM groups WHERE id = ?1",
+            [&member.group_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(DbError::from)?;
     let valid = ControllerInput {
         name: c.name.clone(),
         host: c.host.clone(),
         port: c.port.to_string(),
         kind: c.kind.clone(),
     }
-    .validate()
+    .validate_for(network.as_deref().and_then(NetworkKind::parse))
     .map_err(invalid)?;
     let by = attribution(conn, member)?;
     let group_id = member.group_id.clone();

@@ -12,6 +12,7 @@ pub mod gaps;
 pub mod group_config;
 pub mod ingest;
 pub mod pages;
+pub mod privacy;
 pub mod registry;
 pub mod schema;
 
@@ -69,6 +70,12 @@ impl From<CloudError> for WebError {
 
 #[derive(Debug, Clone, Args)]
 pub struct CloudArgs {
+    /// How long after a client privacy change it takes effect, by the
+    /// controllers' clocks: every connector of the tenant has the new
+    /// setting before the first event it applies to, so the two copies of
+    /// an event are hashed alike.
+    #[arg(long, default_value_t = 30_000, value_name = "MS")]
+    pub privacy_lead_ms: u64,
     /// Directory of the cloud's state file (cloud.db).
     #[arg(long, env = "SPACES_CLOUD_DATA_DIR", default_value = "./cloud-data")]
     pub data_dir: PathBuf,
@@ -113,6 +120,8 @@ pub struct CloudState {
     pub config_changed: Arc<watch::Sender<u64>>,
     /// Bumped after every ingest (firehose followers wait).
     pub ingested: Arc<watch::Sender<u64>>,
+    /// See [`CloudArgs::privacy_lead_ms`].
+    pub privacy_lead_ms: u64,
 }
 
 impl Portal for CloudState {
@@ -189,6 +198,7 @@ impl CloudService {
             assets: Arc::new(Assets::locate(args.static_dir.as_deref())),
             config_changed: Arc::new(watch::channel(0).0),
             ingested: Arc::new(watch::channel(0).0),
+            privacy_lead_ms: args.privacy_lead_ms,
         };
         let app = crate::portal::harden(
             pages::routes().merge(api::routes()),

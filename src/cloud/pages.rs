@@ -11,9 +11,11 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::ingest::{self, Totals};
+use super::privacy::{self, PrivacyMode, PrivacyView};
 use super::registry::{self, CloudAddress, Group, Tenant};
 use super::{CloudError, CloudState, group_config};
 use crate::contract::cloud_api::{ControllerConfig, PeerState};
+use crate::portal::audit::Audited;
 use crate::portal::error::WebError;
 use crate::portal::guard::CurrentSession;
 use crate::portal::layout::{Layout, render};
@@ -24,6 +26,8 @@ pub fn routes() -> Router<CloudState> {
         .route("/tenants", post(create_tenant))
         .route("/tenants/{id}", get(tenant))
         .route("/tenants/{id}/groups", post(create_group))
+        .route("/tenants/{id}/privacy", post(set_privacy))
+        .route("/tenants/{id}/privacy/rotate", post(rotate_salt))
         .route("/groups/{id}", get(group))
         .route("/groups/{id}/rotate", post(rotate))
         .route("/groups/{id}/revoke", post(revoke))
@@ -47,6 +51,11 @@ struct TenantPage {
     tenant: Tenant,
     groups: Vec<GroupSummary>,
     error: Option<String>,
+    /// Newest first; never a salt.
+    privacy: Vec<PrivacyView>,
+    /// Recent changes recorded about this tenant, newest first.
+    audit: Vec<crate::portal::audit::AuditEntry>,
+    privacy_error: Option<String>,
 }
 
 pub struct GroupSummary {
@@ -143,10 +152,16 @@ async fn tenant_page(
     error: Option<String>,
 ) -> Result<TenantPage, WebError> {
     let liveness = state.liveness.clone();
-    let (tenant, groups) = state
+    let (tenant, groups, privacy) = state
         .db
         .call(move |c| {
             let t = registry::tenant(c, &id)?.ok_or(CloudError::NotFound)?;
+            let privacy = privacy::history(c, &id)?;
+            let audit: Vec<_> = crate::portal::audit::recent(c, 500)?
+                .into_iter()
+                .filter(|e| e.detail.contains(&id))
+                .take(20)
+                .collect();
             let mut out = Vec::new();
             for g in registry::groups_of(c, &id)? {
                 let peers = registry::peers(c, &g.id, None, &liveness)?;
@@ -156,14 +171,18 @@ async fn tenant_page(
                     group: g,
                 });
             }
-            Ok::<_, CloudError>((t, out))
+            Ok::<_, CloudError>((t, out, (privacy, audit)))
         })
         .await?;
+    let (privacy, audit) = privacy;
     Ok(TenantPage {
         layout: Layout::new(state, "Tenant", "tenants", csrf),
         tenant,
         groups,
         error,
+        privacy,
+        audit,
+        privacy_error: None,
     })
 }
 
@@ -205,6 +224,97 @@ async fn create_group(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Deserialize)]
+struct PrivacyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    mode: String,
+}
+
+/// "Client identities: hash / send in the clear" for a whole tenant.
+async fn set_privacy(
+    State(state): State<CloudState>,
+    s: CurrentSession,
+    Path(id): Path<String>,
+    Form(f): Form<PrivacyForm>,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f.csrf)?;
+    let Some(mode) = PrivacyMode::parse(&f.mode) else {
+        return privacy_refused(
+            &state,
+            id,
+            s,
+            "Choose to hash client identities or to send them in the clear.".into(),
+        )
+        .await;
+    };
+    let (tenant, lead) = (id.clone(), state.privacy_lead_ms);
+    let changed = state
+        .db
+        .call(move |c| privacy::set_mode(c, &tenant, mode, lead))
+        .await;
+    match changed {
+        Ok(Some(view)) => Ok(privacy_changed(
+            &state,
+            &id,
+            format!(
+                "client privacy of tenant {id} set to {} (generation {})",
+                view.label().to_lowercase(),
+                view.generation
+            ),
+        )),
+        Ok(None) => Ok(Redirect::to(&format!("/tenants/{id}")).into_response()),
+        Err(CloudError::Invalid(m)) => privacy_refused(&state, id, s, m).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// "Change the salt": every client gets a new pseudonym from then on.
+async fn rotate_salt(
+    State(state): State<CloudState>,
+    s: CurrentSession,
+    Path(id): Path<String>,
+    Form(f): Form<crate::portal::layout::CsrfForm>,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f.csrf)?;
+    let (tenant, lead) = (id.clone(), state.privacy_lead_ms);
+    match state
+        .db
+        .call(move |c| privacy::rotate(c, &tenant, lead))
+        .await
+    {
+        Ok(view) => Ok(privacy_changed(
+            &state,
+            &id,
+            format!(
+                "client privacy salt of tenant {id} changed (generation {})",
+                view.generation
+            ),
+        )),
+        Err(CloudError::Invalid(m)) => privacy_refused(&state, id, s, m).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Wakes the members' long polls and records who changed it.
+fn privacy_changed(state: &CloudState, tenant: &str, detail: String) -> Response {
+    state.config_changed.send_modify(|v| *v += 1);
+    Audited::new("privacy.change", detail)
+        .on(Redirect::to(&format!("/tenants/{tenant}#privacy")).into_response())
+}
+
+async fn privacy_refused(
+    state: &CloudState,
+    id: String,
+    s: CurrentSession,
+    message: String,
+) -> Result<Response, WebError> {
+    let mut page = tenant_page(state, id, s.0.csrf_token, None).await?;
+    page.privacy_error = Some(message);
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
 }
 
 async fn group(

@@ -88,6 +88,21 @@ pub struct Group {
 }
 
 impl Group {
+    /// What its members dial, named for pages: controllers or switches.
+    pub fn words(&self) -> crate::contract::controller::DeviceWords {
+        crate::contract::controller::DeviceWords::of(crate::contract::token::NetworkKind::parse(
+            &self.kind,
+        ))
+    }
+
+    /// "Wireless" or "Wired".
+    pub fn kind_label(&self) -> &'static str {
+        match self.kind.as_str() {
+            "wired" => "Wired",
+            _ => "Wireless",
+        }
+    }
+
     pub fn token_state(&self) -> &'static str {
         if self.revoked_at.is_some() {
             "revoked"

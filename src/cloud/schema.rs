@@ -143,6 +143,8 @@ CREATE TABLE group_access_points (
         M::up("ALTER TABLE sequence_gaps ADD COLUMN published INTEGER NOT NULL DEFAULT 0;"),
         // Who changed what on the dashboard (the portal's audit trail).
         M::up(crate::portal::audit::AUDIT_TABLE),
+        // A tenant's client privacy setting and its salts.
+        M::up(super::privacy::TABLE),
     ])
 }
 

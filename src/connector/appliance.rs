@@ -4,15 +4,20 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use rusqlite::{Connection, OptionalExtension};
 
+use crate::connector::client_privacy;
 use crate::connector::nmsp_identity::NmspIdentityCell;
 use crate::connector::schema;
 use crate::connector::web_cert::WebCertCell;
 use crate::contract::controller::ControllerKind;
+use crate::contract::controller::DeviceWords;
+use crate::contract::token::NetworkKind;
 use crate::db::{Db, DbError};
 use crate::host::local_addresses;
+use crate::nmsp::pseudonym::Privacy;
 use crate::tls::identity::{IdentityError, KeyKind};
 
 /// Everything a request handler or console command needs.
@@ -27,6 +32,11 @@ pub struct Appliance {
     pub web_cert: Arc<WebCertCell>,
     /// The key controllers authorise; replaced only by an explicit re-key.
     pub nmsp: Arc<NmspIdentityCell>,
+    /// The tenant's client privacy, as last received from the cloud.
+    pub privacy: Privacy,
+    /// Whether this connector serves a wired network (its devices are
+    /// switches), as last read from the state file.
+    wired: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +64,15 @@ impl Appliance {
             made_once(conn, MEMBER_KEY, crate::portal::auth::random_secret)
         })?;
         let nmsp = Arc::new(NmspIdentityCell::open(db.clone(), &instance_id)?);
+        let privacy = Privacy::default();
+        privacy.set(client_privacy::schedule(
+            &db.call_blocking(|c| client_privacy::load(c))?,
+        ));
+        let wired = db.call_blocking(|c| crate::connector::controllers::network(c))?
+            == Some(NetworkKind::Wired);
         Ok(Appliance {
+            wired: AtomicBool::new(wired),
+            privacy,
             db,
             data_dir: data_dir.to_path_buf(),
             instance_id,
@@ -63,6 +81,27 @@ impl Appliance {
             web_cert,
             nmsp,
         })
+    }
+
+    /// How pages name this connector's devices (controllers or switches).
+    pub fn words(&self) -> DeviceWords {
+        if self.wired.load(Relaxed) {
+            DeviceWords::SWITCHES
+        } else {
+            DeviceWords::CONTROLLERS
+        }
+    }
+
+    /// Re-reads which network this connector serves (its token may have
+    /// changed, from any page, the API or the console).
+    pub async fn refresh_words(&self) -> Result<DeviceWords, DbError> {
+        let network = self
+            .db
+            .call(|c| crate::connector::controllers::network(c))
+            .await?;
+        self.wired
+            .store(network == Some(NetworkKind::Wired), Relaxed);
+        Ok(self.words())
     }
 
     /// How this connector introduces itself to the cloud; `source` is the
@@ -169,7 +208,10 @@ pub struct IdentityView {
 pub fn auth_command(kind: ControllerKind, mac: &str, hash: &str) -> String {
     match kind {
         ControllerKind::Aireos => format!("config auth-list add sha256-lbs-ssc {mac} {hash}"),
-        ControllerKind::Catalyst9800 => {
+        // A Catalyst switch runs IOS XE like the 9800 and authorises a
+        // location server the same way (our reading: Cisco documents the
+        // 9800's form; the switch guides name no other).
+        ControllerKind::Catalyst9800 | ControllerKind::CatalystSwitch => {
             let mac = mac.replace(':', "");
             format!(
                 "aaa new-model\n\

@@ -35,8 +35,9 @@ pub enum Command {
     /// Show, set or remove the connector token.
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Add, list or remove controllers.
-    #[command(subcommand)]
+    /// Add, list or remove controllers (on a wired connector: switches;
+    /// `switch` is the same command).
+    #[command(subcommand, alias = "switch")]
     Controller(ControllerCommand),
     /// Show the NMSP identity controllers authorise, or replace its key.
     #[command(subcommand)]
@@ -444,8 +445,9 @@ pub enum ControllerCommand {
         host: String,
         #[arg(long, default_value_t = 16113)]
         port: u32,
-        /// aireos or catalyst9800.
-        #[arg(long, default_value = "aireos")]
+        /// aireos, catalyst9800 or catalyst-switch (default: aireos, or
+        /// catalyst-switch on a wired connector).
+        #[arg(long, default_value = "")]
         kind: String,
     },
     /// Remove a controller by id, name or address.

@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use crate::clock::now_unix;
 pub use crate::contract::controller::{
-    ControllerInput, ControllerKind, DEFAULT_PORT, NewController,
+    ControllerInput, ControllerKind, DEFAULT_PORT, DeviceWords, NewController,
 };
+use crate::contract::token::NetworkKind;
 use crate::db::DbError;
 pub use crate::fields::FieldErrors;
 
@@ -85,6 +86,25 @@ impl Controller {
     }
 }
 
+/// The network this connector serves: its token's, or else that of the
+/// devices it already has (a connector never mixes); `None` for a new one.
+pub fn network(conn: &Connection) -> Result<Option<NetworkKind>, DbError> {
+    let token: Option<String> = conn
+        .query_row("SELECT kind FROM cloud_token WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if let Some(kind) = token.as_deref().and_then(NetworkKind::parse) {
+        return Ok(Some(kind));
+    }
+    Ok(list(conn)?.first().map(|c| c.kind.network()))
+}
+
+/// How pages and the console name this connector's devices.
+pub fn words(conn: &Connection) -> Result<DeviceWords, DbError> {
+    Ok(DeviceWords::of(network(conn)?))
+}
+
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Controller>, DbError> {
     Ok(conn
         .query_row(
@@ -98,8 +118,10 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Controller>, DbError> {
 /// Validates and stores a controller; duplicates (same name, or same
 /// address and port) are refused with a message on the offending field.
 pub fn add(conn: &mut Connection, input: &ControllerInput) -> Result<Controller, ControllerError> {
-    let new = input.validate().map_err(ControllerError::Invalid)?;
     let tx = conn.transaction().map_err(DbError::from)?;
+    let new = input
+        .validate_for(network(&tx)?)
+        .map_err(ControllerError::Invalid)?;
     let mut errors = FieldErrors::default();
     let same_name: Option<String> = tx
         .query_row(

@@ -16,6 +16,7 @@ pub mod atomic_file;
 pub mod backup;
 pub mod changes;
 pub mod cli;
+pub mod client_privacy;
 pub mod clock_sync;
 pub mod cloud_link;
 pub mod console;

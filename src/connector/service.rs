@@ -95,6 +95,7 @@ impl Service {
         let controller_stats = Arc::new(ChannelStats::default());
         let (events_tx, events_rx) =
             EventQueue::new(queue::DEFAULT_TOTAL_BYTES, queue::DEFAULT_SOURCE_BYTES);
+        let events_tx = events_tx.with_privacy(appliance.privacy.clone());
         let tasks = TaskTracker::new();
         let timing = SessionTiming {
             echo_interval: Duration::from_millis(args.echo_interval_ms.max(10)),
@@ -133,6 +134,7 @@ impl Service {
             },
             controller_stats.clone(),
             supervisor.clone(),
+            appliance.privacy.clone(),
             shutdown.clone(),
         );
         if let Some((record, token)) = first_boot {

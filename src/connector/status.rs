@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use crate::VERSION;
 use crate::connector::appliance::Appliance;
+use crate::connector::client_privacy;
+use crate::connector::controllers::{self, DeviceWords};
 use crate::connector::stored_token::{self, StoredToken};
 use crate::db::DbError;
 use crate::host::local_addresses;
@@ -22,6 +24,16 @@ pub struct ApplianceStatus {
     /// Events waiting in the spool, and events the spool cap dropped.
     pub spool: crate::connector::cloud_link::spool::SpoolTotals,
     pub controller_count: i64,
+    /// "wireless" or "wired": the token's network, else that of the
+    /// devices configured; none for a new connector.
+    pub network: Option<&'static str>,
+    /// What it dials: "controllers" or "switches".
+    pub devices: &'static str,
+    /// How pages name them.
+    #[serde(skip)]
+    pub words: DeviceWords,
+    /// The tenant's client privacy: "hashed" or "off".
+    pub privacy: &'static str,
     pub nmsp_key_hash: String,
     /// Times the state file could not be read or written, and the last.
     pub state_file_faults: crate::db::faults::StoreFaults,
@@ -31,6 +43,8 @@ pub struct ApplianceStatus {
 pub fn read(appliance: &Appliance, conn: &Connection) -> Result<ApplianceStatus, DbError> {
     let token = stored_token::get(conn)?;
     let controller_count = conn.query_row("SELECT COUNT(*) FROM controllers", [], |r| r.get(0))?;
+    let network = controllers::network(conn)?;
+    let words = DeviceWords::of(network);
     Ok(ApplianceStatus {
         version: VERSION,
         instance_id: appliance.instance_id.clone(),
@@ -40,6 +54,10 @@ pub fn read(appliance: &Appliance, conn: &Connection) -> Result<ApplianceStatus,
         spool: crate::connector::cloud_link::spool::totals(conn)?,
         token,
         controller_count,
+        network: network.map(|n| n.as_str()),
+        devices: words.many,
+        words,
+        privacy: client_privacy::label(&client_privacy::load(conn)?),
         nmsp_key_hash: appliance.nmsp.current().key_hash.clone(),
         state_file_faults: crate::db::faults::snapshot(),
     })

@@ -78,6 +78,36 @@ pub struct GroupConfig {
     pub controllers: Vec<ControllerConfig>,
     #[serde(default)]
     pub access_points: Vec<AccessPointConfig>,
+    /// The tenant's client privacy (none: off).
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
+}
+
+/// The tenant's client privacy over time: the newest generations, each
+/// in force from its `from_ms` by the controllers' timestamps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivacyConfig {
+    pub epochs: Vec<PrivacyEpoch>,
+}
+
+/// One generation: hashed with `salt` (hex), or off when there is none.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivacyEpoch {
+    pub generation: u32,
+    pub from_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+}
+
+impl std::fmt::Debug for PrivacyEpoch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The salt is a secret: never in a log line.
+        f.debug_struct("PrivacyEpoch")
+            .field("generation", &self.generation)
+            .field("from_ms", &self.from_ms)
+            .field("hashed", &self.salt.is_some())
+            .finish()
+    }
 }
 
 /// A batch of events; retrying the same `batch_id` never counts twice.
@@ -252,6 +282,13 @@ mod tests {
     #[test]
     fn config_round_trips() {
         let c = GroupConfig {
+            privacy: PrivacyConfig {
+                epochs: vec![PrivacyEpoch {
+                    generation: 2,
+                    from_ms: 5,
+                    salt: Some("00ff".into()),
+                }],
+            },
             version: 3,
             controllers: vec![ControllerConfig {
                 name: "WLC".into(),

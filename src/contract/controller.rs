@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::contract::token::NetworkKind;
 use crate::fields::FieldErrors;
 
 /// The NMSP port controllers listen on.
@@ -14,22 +15,32 @@ pub const DEFAULT_PORT: u16 = 16113;
 const MAX_NAME: usize = 64;
 const MAX_HOST: usize = 253;
 
+/// What the connector dials: a wireless controller, or (for a wired
+/// group) a switch's NMSP location service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum ControllerKind {
     /// AireOS wireless LAN controller.
     Aireos,
     /// Catalyst 9800.
+    #[serde(rename = "catalyst9800")]
     Catalyst9800,
+    /// A Catalyst switch (wired location service).
+    CatalystSwitch,
 }
 
 impl ControllerKind {
-    pub const ALL: [ControllerKind; 2] = [ControllerKind::Aireos, ControllerKind::Catalyst9800];
+    pub const ALL: [ControllerKind; 3] = [
+        ControllerKind::Aireos,
+        ControllerKind::Catalyst9800,
+        ControllerKind::CatalystSwitch,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ControllerKind::Aireos => "aireos",
             ControllerKind::Catalyst9800 => "catalyst9800",
+            ControllerKind::CatalystSwitch => "catalyst-switch",
         }
     }
 
@@ -37,6 +48,7 @@ impl ControllerKind {
         match self {
             ControllerKind::Aireos => "AireOS WLC",
             ControllerKind::Catalyst9800 => "Catalyst 9800",
+            ControllerKind::CatalystSwitch => "Catalyst switch",
         }
     }
 
@@ -44,6 +56,61 @@ impl ControllerKind {
         ControllerKind::ALL
             .into_iter()
             .find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// The network a device of this kind serves.
+    pub fn network(self) -> NetworkKind {
+        match self {
+            ControllerKind::Aireos | ControllerKind::Catalyst9800 => NetworkKind::Wireless,
+            ControllerKind::CatalystSwitch => NetworkKind::Wired,
+        }
+    }
+
+    /// The kinds a connector of `network` takes.
+    pub fn of(network: NetworkKind) -> Vec<ControllerKind> {
+        ControllerKind::ALL
+            .into_iter()
+            .filter(|k| k.network() == network)
+            .collect()
+    }
+}
+
+/// How pages, the API and the console name what a connector dials: a
+/// wireless connector has controllers, a wired one switches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DeviceWords {
+    pub one: &'static str,
+    pub many: &'static str,
+    #[serde(skip)]
+    pub title: &'static str,
+    #[serde(skip)]
+    pub title_one: &'static str,
+    /// The channel their events arrive on.
+    #[serde(skip)]
+    pub channel: &'static str,
+}
+
+impl DeviceWords {
+    pub const CONTROLLERS: DeviceWords = DeviceWords {
+        one: "controller",
+        many: "controllers",
+        title: "Controllers",
+        title_one: "Controller",
+        channel: "Controller Channel",
+    };
+    pub const SWITCHES: DeviceWords = DeviceWords {
+        one: "switch",
+        many: "switches",
+        title: "Switches",
+        title_one: "Switch",
+        channel: "Switch Channel",
+    };
+
+    pub fn of(network: Option<NetworkKind>) -> DeviceWords {
+        match network {
+            Some(NetworkKind::Wired) => DeviceWords::SWITCHES,
+            _ => DeviceWords::CONTROLLERS,
+        }
     }
 }
 /// What an operator typed, unvalidated: every field is text so that a form
@@ -84,6 +151,13 @@ pub struct NewController {
 }
 impl ControllerInput {
     pub fn validate(&self) -> Result<NewController, FieldErrors> {
+        self.validate_for(None)
+    }
+
+    /// Validates for a connector (or group) of `network`, if known: the
+    /// type defaults to that network's first, and a device of the other
+    /// network is refused (a group never mixes).
+    pub fn validate_for(&self, network: Option<NetworkKind>) -> Result<NewController, FieldErrors> {
         let mut errors = FieldErrors::default();
         let name = self.name.trim();
         if name.is_empty() {
@@ -111,11 +185,19 @@ impl ControllerInput {
             }
         };
         let kind = if self.kind.trim().is_empty() {
-            Some(ControllerKind::Aireos)
+            Some(match network {
+                Some(NetworkKind::Wired) => ControllerKind::CatalystSwitch,
+                _ => ControllerKind::Aireos,
+            })
         } else {
             let k = ControllerKind::parse(&self.kind);
-            if k.is_none() {
-                errors.add("kind", "Choose AireOS WLC or Catalyst 9800.");
+            match (k, network) {
+                (None, _) => errors.add(
+                    "kind",
+                    "Choose AireOS WLC, Catalyst 9800 or Catalyst switch.",
+                ),
+                (Some(k), Some(n)) if k.network() != n => errors.add("kind", mixing(n, k)),
+                _ => {}
             }
             k
         };
@@ -128,6 +210,20 @@ impl ControllerInput {
             }),
             _ => Err(errors),
         }
+    }
+}
+
+/// Why a device of `kind` cannot join a connector or group of `network`.
+pub fn mixing(network: NetworkKind, kind: ControllerKind) -> String {
+    match network {
+        NetworkKind::Wired => format!(
+            "This connector's token is for a wired network: it connects to switches, not to a {}.",
+            kind.label()
+        ),
+        NetworkKind::Wireless => format!(
+            "This connector's token is for a wireless network: it connects to wireless controllers, not to a {}.",
+            kind.label()
+        ),
     }
 }
 
@@ -202,5 +298,29 @@ mod tests {
         let mut k = input("a", "10.0.0.1", "1");
         k.kind = "juniper".into();
         assert!(k.validate().unwrap_err().get("kind").is_some());
+    }
+
+    #[test]
+    fn a_network_takes_only_its_own_devices() {
+        let mut i = input("a", "10.0.0.1", "");
+        i.kind = String::new();
+        let wired = Some(NetworkKind::Wired);
+        assert_eq!(
+            i.validate_for(wired).unwrap().kind,
+            ControllerKind::CatalystSwitch,
+            "a wired connector's default"
+        );
+        i.kind = "aireos".into();
+        let e = i.validate_for(wired).unwrap_err();
+        assert!(e.get("kind").unwrap().contains("wired network"));
+        i.kind = "catalyst-switch".into();
+        let e = i.validate_for(Some(NetworkKind::Wireless)).unwrap_err();
+        assert!(e.get("kind").unwrap().contains("wireless network"));
+        assert_eq!(
+            ControllerKind::of(NetworkKind::Wired),
+            [ControllerKind::CatalystSwitch]
+        );
+        let json = serde_json::to_string(&ControllerKind::Catalyst9800).unwrap();
+        assert_eq!(json, "\"catalyst9800\"", "stored names unchanged");
     }
 }

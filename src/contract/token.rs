@@ -34,6 +34,14 @@ impl NetworkKind {
             NetworkKind::Wired => "wired",
         }
     }
+
+    pub fn parse(s: &str) -> Option<NetworkKind> {
+        match s.trim() {
+            "wireless" => Some(NetworkKind::Wireless),
+            "wired" => Some(NetworkKind::Wired),
+            _ => None,
+        }
+    }
 }
 
 /// What a token carries.

@@ -155,9 +155,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> NmspLink<S> {
                         Some(Message::EchoRequest { transaction_id }) => {
                             self.send(Message::EchoResponse { transaction_id }).await?;
                         }
-                        Some(Message::Notification { msg_type, body, sequence, .. }) => {
+                        Some(Message::Notification { msg_type, body, sequence, timestamp_ms }) => {
                             self.stats.data_in.fetch_add(1, Relaxed);
                             self.stats.saw_sequence(sequence);
+                            // With client privacy on, nothing leaves this
+                            // point with a client's MAC, IP or user name.
+                            let Some(body) = events.privacy.apply(timestamp_ms, body) else {
+                                self.stats.malformed.fetch_add(1, Relaxed);
+                                self.stats.note_error(
+                                    "dropped a notification whose client fields could not be hashed".into(),
+                                );
+                                continue;
+                            };
                             let event = Event::new(channel, source.clone(), msg_type as u8, body);
                             match events.try_push(event) {
                                 Ok(()) => {}

@@ -32,10 +32,12 @@ pub enum MessageType {
     StatisticsNotification = 22,
     ServiceSubscribeRequest = 30,
     ServiceSubscribeResponse = 31,
+    /// A switch's wired link up or down ([ours]: the id is not public).
+    AttachmentNotification = 40,
 }
 
 impl MessageType {
-    pub const ALL: [MessageType; 14] = [
+    pub const ALL: [MessageType; 15] = [
         MessageType::EchoRequest,
         MessageType::EchoResponse,
         MessageType::CapabilityNotification,
@@ -50,6 +52,7 @@ impl MessageType {
         MessageType::StatisticsNotification,
         MessageType::ServiceSubscribeRequest,
         MessageType::ServiceSubscribeResponse,
+        MessageType::AttachmentNotification,
     ];
 
     pub fn from_u8(id: u8) -> Option<MessageType> {
@@ -73,17 +76,20 @@ impl MessageType {
             MessageType::StatisticsNotification => "Statistics Notification",
             MessageType::ServiceSubscribeRequest => "Service Subscribe Request",
             MessageType::ServiceSubscribeResponse => "Service Subscribe Response",
+            MessageType::AttachmentNotification => "Attachment Notification",
         }
     }
 
-    /// The streamed controller events (15, 18, 22) that the connector
-    /// forwards; they carry sequence and timestamp instead of a transaction.
+    /// The streamed controller and switch events (15, 18, 22, 40) that
+    /// the connector forwards; they carry sequence and timestamp instead
+    /// of a transaction.
     pub fn is_data_notification(self) -> bool {
         matches!(
             self,
             MessageType::MeasurementNotification
                 | MessageType::InformationNotification
                 | MessageType::StatisticsNotification
+                | MessageType::AttachmentNotification
         )
     }
 }
@@ -298,7 +304,8 @@ impl Message {
             MessageType::CapabilityNotification
             | MessageType::MeasurementNotification
             | MessageType::InformationNotification
-            | MessageType::StatisticsNotification => {
+            | MessageType::StatisticsNotification
+            | MessageType::AttachmentNotification => {
                 return Err(DecodeError::UnsupportedType(frame.msg_type));
             }
         })

@@ -5,7 +5,7 @@
 //!
 //! May import `contract` (events) and `clock` only.
 //!
-//! Message ids are public; framing, TLV layout and tag numbers are ours and
+//! Message ids are public (but a switch's 40); framing, TLV layout and tag numbers are ours and
 //! live only here, so they can move toward a real controller's bytes later
 //! without touching session or event code.
 //!
@@ -16,8 +16,10 @@
 //! - [`tlv`]: `tag u16 BE | len u16 BE | value` inside a body.
 //! - [`message`]: [`Message`] ⇄ [`Frame`]. An unknown message id is
 //!   [`DecodeError::UnsupportedType`]: count it, skip it, keep the session.
-//! - [`notification`]: bodies of data notifications (15, 18, 22). The
-//!   connector forwards those bodies byte for byte.
+//! - [`notification`]: bodies of data notifications (15, 18, 22 and a
+//!   switch's 40). The connector forwards those bodies byte for byte,
+//!   unless the tenant asked for client privacy: then [`pseudonym`]
+//!   replaces the client fields with keyed hashes first.
 //!
 //! # Tags
 //!
@@ -43,17 +45,45 @@
 //! | 0x0021 | `AP_RX_FRAMES`    | u32, wrapping   | 22 |
 //! | 0x0022 | `AP_TX_FRAMES`    | u32, wrapping   | 22 |
 //! | 0x0023 | `AP_TX_RETRIES`   | u32, wrapping   | 22 |
+//! | 0x0030 | `ATTACH_STATE`    | u8: 1 = new (link up), 2 = delete (link down) | 40 (required there) |
+//! | 0x0031 | `CLIENT_IP`       | 4 bytes (IPv4) or 16 (IPv6) | 40 |
+//! | 0x0032 | `USER_NAME`       | UTF-8, the 802.1X identity | 40, where the port authenticated one |
+//! | 0x0033 | `SWITCH_PORT`     | UTF-8, e.g. `GigabitEthernet1/0/7` | 40 |
+//! | 0x0034 | `VLAN`            | u16             | 40 |
+//! | 0x0035 | `SWITCH_SERIAL`   | UTF-8           | 40 |
+//! | 0x0036 | `SWITCH_UDI`      | UTF-8, `PID:…,VID:…,SN:…` | 40 |
+//! | 0x0040 | `PRIVACY`         | u32, the salt generation | any data notification, added last by a connector that hashed the client fields |
+//!
+//! # Wired: Catalyst switches [ours, after Cisco's public description]
+//!
+//! Cisco's switch guides (e.g. the Catalyst 3850 consolidated platform
+//! configuration guide, IOS XE 3SE, "Wired Location Service"; README
+//! gives the address) say what a switch reports to a location
+//! server over NMSP: at link up and link down of an end point, the slot
+//! and port, the end point's MAC and IP address, the 802.1X user name if
+//! applicable, the device category (wired station), the state (new or
+//! delete), the serial number and UDI and the time since the change; the
+//! location server opens the connection and the switch listens. The
+//! message id, tags and layout are not public; ours: a switch sends
+//! **Attachment Notification (40)** as a data notification (sequence and
+//! timestamp first, like 15, 18 and 22) with `ATTACH_STATE`,
+//! `CLIENT_MAC`, `CLIENT_IP`, `USER_NAME`, `SWITCH_PORT`, `VLAN`,
+//! `SWITCH_SERIAL` and `SWITCH_UDI`, in that order. It offers the
+//! `attachment` service (32). Transport, authorisation by key hash,
+//! session order and keepalive are the controllers'.
 //!
 //! # Services
 //!
 //! RSSI/location = 1, client info = 2, AP info = 4, statistics = 8,
-//! IoT/BLE = 16 (see [`Service`]); unknown bits are carried through.
+//! IoT/BLE = 16, wired attachment = 32 (see [`Service`]); unknown bits
+//! are carried through.
 
 pub mod frame;
 pub mod link;
 pub mod link_stats;
 pub mod message;
 pub mod notification;
+pub mod pseudonym;
 pub mod queue;
 pub mod service;
 pub mod tag;
@@ -64,6 +94,6 @@ mod tests;
 
 pub use frame::{Frame, FrameCodec, FrameError, HEADER_LEN, KNOWN_FLAGS, MAX_BODY_LEN};
 pub use message::{DecodeError, Message, MessageType, PROTOCOL_VERSION};
-pub use notification::{ApCounters, NotificationFields};
+pub use notification::{ApCounters, AttachState, NotificationFields};
 pub use service::Service;
 pub use tlv::{Tlv, TlvError, TlvReader, TlvWriter};

@@ -1,10 +1,12 @@
-//! Bodies of the data notifications (15, 18, 22): builders for whoever
-//! plays the controller (wlc-sim, tests) and a parser for whoever wants the
-//! fields (the connector's event mapping).
+//! Bodies of the data notifications (15, 18, 22 from controllers, 40 from
+//! switches): builders for whoever plays the controller or switch
+//! (wlc-sim, tests) and a parser for whoever wants the fields.
 //!
 //! Every body starts with sequence and timestamp, in that order, and the
 //! builders always emit the same TLVs in the same order, so one controller
 //! event gives one byte string no matter who encodes it.
+
+use std::net::IpAddr;
 
 use bytes::{Bytes, BytesMut};
 
@@ -83,6 +85,64 @@ pub fn statistics(sequence: u64, timestamp_ms: u64, ap_mac: [u8; 6], c: &ApCount
     buf.freeze()
 }
 
+/// Values of the `ATTACH_STATE` TLV, as the switch reports a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum AttachState {
+    /// Link up: an end point appeared on the port.
+    New = 1,
+    /// Link down: it left.
+    Delete = 2,
+}
+
+/// One wired end point's link up or down, as a switch reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub sequence: u64,
+    pub timestamp_ms: u64,
+    pub state: AttachState,
+    pub client_mac: [u8; 6],
+    pub client_ip: Option<IpAddr>,
+    /// The 802.1X user name, where the port authenticated one.
+    pub user_name: Option<String>,
+    /// The interface, e.g. `GigabitEthernet1/0/7`.
+    pub port: String,
+    pub vlan: u16,
+    /// The switch's serial number and UDI (`PID:…,VID:…,SN:…`).
+    pub serial: String,
+    pub udi: String,
+}
+
+/// Attachment Notification (40). Fails only for a text field over 65,535
+/// bytes.
+pub fn attachment(a: &Attachment) -> Result<Bytes, TlvError> {
+    let mut buf = BytesMut::new();
+    let mut w = header(&mut buf, a.sequence, a.timestamp_ms);
+    w.put_u8(tag::ATTACH_STATE, a.state as u8)
+        .put_mac(tag::CLIENT_MAC, a.client_mac);
+    match a.client_ip {
+        Some(IpAddr::V4(v4)) => w.put_bytes(tag::CLIENT_IP, &v4.octets())?,
+        Some(IpAddr::V6(v6)) => w.put_bytes(tag::CLIENT_IP, &v6.octets())?,
+        None => &mut w,
+    };
+    if let Some(user) = &a.user_name {
+        w.put_str(tag::USER_NAME, user)?;
+    }
+    w.put_str(tag::SWITCH_PORT, &a.port)?
+        .put_u16(tag::VLAN, a.vlan)
+        .put_str(tag::SWITCH_SERIAL, &a.serial)?
+        .put_str(tag::SWITCH_UDI, &a.udi)?;
+    Ok(buf.freeze())
+}
+
+fn ip(t: &Tlv<'_>) -> Option<IpAddr> {
+    match t.value.len() {
+        4 => t.fixed::<4>().map(IpAddr::from),
+        16 => t.fixed::<16>().map(IpAddr::from),
+        _ => None,
+    }
+}
+
 /// Everything a notification body may carry; fields a given notification
 /// does not use are `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -98,6 +158,17 @@ pub struct NotificationFields {
     /// Present only if all four counters are; a partial set is an error
     /// rather than zeros that would look like a counter reset.
     pub counters: Option<ApCounters>,
+    /// Wired (40): [`AttachState`] as its number.
+    pub attach_state: Option<u8>,
+    pub client_ip: Option<IpAddr>,
+    pub user_name: Option<String>,
+    pub switch_port: Option<String>,
+    pub vlan: Option<u16>,
+    pub switch_serial: Option<String>,
+    pub switch_udi: Option<String>,
+    /// Set when the connector hashed the client fields: the salt's
+    /// generation (`pseudonym`).
+    pub privacy_generation: Option<u32>,
 }
 
 impl NotificationFields {
@@ -108,7 +179,28 @@ impl NotificationFields {
             tag::AP_TX_FRAMES,
             tag::AP_TX_RETRIES,
         ];
-        let [seq, ts, cmac, amac, rssi, chan, band, ssid, c0, c1, c2, c3] = find_tags(
+        let [
+            seq,
+            ts,
+            cmac,
+            amac,
+            rssi,
+            chan,
+            band,
+            ssid,
+            c0,
+            c1,
+            c2,
+            c3,
+            state,
+            cip,
+            user,
+            port,
+            vlan,
+            serial,
+            udi,
+            privacy,
+        ] = find_tags(
             body,
             [
                 tag::SEQUENCE,
@@ -123,8 +215,17 @@ impl NotificationFields {
                 COUNTER_TAGS[1],
                 COUNTER_TAGS[2],
                 COUNTER_TAGS[3],
+                tag::ATTACH_STATE,
+                tag::CLIENT_IP,
+                tag::USER_NAME,
+                tag::SWITCH_PORT,
+                tag::VLAN,
+                tag::SWITCH_SERIAL,
+                tag::SWITCH_UDI,
+                tag::PRIVACY,
             ],
         )?;
+        let text = |t: Option<Tlv<'_>>, tag| optional(t, tag, |t| t.str().map(str::to_owned));
         let counters = [c0, c1, c2, c3];
         let counters = if counters.iter().all(Option::is_none) {
             None
@@ -148,8 +249,16 @@ impl NotificationFields {
             rssi_dbm: optional(rssi, tag::RSSI, Tlv::i8)?,
             channel: optional(chan, tag::CHANNEL, Tlv::u8)?,
             band: optional(band, tag::BAND, Tlv::u8)?,
-            ssid: optional(ssid, tag::SSID, |t| t.str().map(str::to_owned))?,
+            ssid: text(ssid, tag::SSID)?,
             counters,
+            attach_state: optional(state, tag::ATTACH_STATE, Tlv::u8)?,
+            client_ip: optional(cip, tag::CLIENT_IP, ip)?,
+            user_name: text(user, tag::USER_NAME)?,
+            switch_port: text(port, tag::SWITCH_PORT)?,
+            vlan: optional(vlan, tag::VLAN, Tlv::u16)?,
+            switch_serial: text(serial, tag::SWITCH_SERIAL)?,
+            switch_udi: text(udi, tag::SWITCH_UDI)?,
+            privacy_generation: optional(privacy, tag::PRIVACY, Tlv::u32)?,
         })
     }
 }
@@ -197,6 +306,36 @@ mod tests {
         let f = NotificationFields::parse(&statistics(7, 3, AP, &c)).unwrap();
         assert_eq!((f.sequence, f.ap_mac, f.counters), (7, Some(AP), Some(c)));
         assert_eq!(f.client_mac, None);
+    }
+
+    #[test]
+    fn attachment_round_trips_with_and_without_optional_fields() {
+        let mut a = Attachment {
+            sequence: 1,
+            timestamp_ms: 2,
+            state: AttachState::New,
+            client_mac: CLIENT,
+            client_ip: Some("2001:db8::7".parse().unwrap()),
+            user_name: Some("bob".into()),
+            port: "GigabitEthernet1/0/2".into(),
+            vlan: 30,
+            serial: "FOC1".into(),
+            udi: "PID:C9300-48P,VID:V02,SN:FOC1".into(),
+        };
+        let f = NotificationFields::parse(&attachment(&a).unwrap()).unwrap();
+        assert_eq!(f.attach_state, Some(AttachState::New as u8));
+        assert_eq!(f.client_ip, a.client_ip);
+        assert_eq!(f.user_name.as_deref(), Some("bob"));
+        assert_eq!((f.vlan, f.privacy_generation), (Some(30), None));
+        a.client_ip = None;
+        a.user_name = None;
+        a.state = AttachState::Delete;
+        let f = NotificationFields::parse(&attachment(&a).unwrap()).unwrap();
+        assert_eq!((f.client_ip, f.user_name), (None, None));
+        assert_eq!(
+            f.switch_udi.as_deref(),
+            Some("PID:C9300-48P,VID:V02,SN:FOC1")
+        );
     }
 
     #[test]

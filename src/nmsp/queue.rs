@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
+use super::pseudonym::Privacy;
 use crate::contract::event::Event;
 
 /// What an event costs besides its body: the `Event` itself, its `Arc`
@@ -42,6 +43,7 @@ pub struct EventQueue {
     total: Arc<Semaphore>,
     total_bytes: usize,
     source_bytes: usize,
+    privacy: Privacy,
 }
 
 /// The queue as one source (a controller session or an AP link) sees it.
@@ -49,6 +51,8 @@ pub struct SourceQueue {
     tx: mpsc::UnboundedSender<Queued>,
     total: Arc<Semaphore>,
     source: Arc<Semaphore>,
+    /// The tenant's client privacy, applied before an event exists.
+    pub privacy: Privacy,
 }
 
 /// The uplink went away: the connector is shutting down.
@@ -71,6 +75,7 @@ impl EventQueue {
             total: Arc::new(Semaphore::new(total_bytes.max(max_cost()))),
             total_bytes: total_bytes.max(max_cost()),
             source_bytes,
+            privacy: Privacy::default(),
         };
         (queue, rx)
     }
@@ -81,7 +86,15 @@ impl EventQueue {
             tx: self.tx.clone(),
             total: self.total.clone(),
             source: Arc::new(Semaphore::new(self.source_bytes)),
+            privacy: self.privacy.clone(),
         }
+    }
+
+    /// Every source's events go through `privacy` (the connector's one
+    /// shared setting) from now on.
+    pub fn with_privacy(mut self, privacy: Privacy) -> EventQueue {
+        self.privacy = privacy;
+        self
     }
 
     /// Bytes charged by events not yet spooled.

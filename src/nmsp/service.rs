@@ -15,16 +15,19 @@ impl Service {
     pub const AP_INFO: Service = Service(4);
     pub const STATISTICS: Service = Service(8);
     pub const IOT_BLE: Service = Service(16);
+    /// A switch's wired attachments (link up/down of end points).
+    pub const ATTACHMENT: Service = Service(32);
 
     /// Every service this codec has a name for.
-    pub const ALL: Service = Service(31);
+    pub const ALL: Service = Service(63);
 
-    const NAMED: [(Service, &'static str); 5] = [
+    const NAMED: [(Service, &'static str); 6] = [
         (Service::RSSI, "rssi"),
         (Service::CLIENT_INFO, "client-info"),
         (Service::AP_INFO, "ap-info"),
         (Service::STATISTICS, "statistics"),
         (Service::IOT_BLE, "iot-ble"),
+        (Service::ATTACHMENT, "attachment"),
     ];
 
     pub const fn empty() -> Self {

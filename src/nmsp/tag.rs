@@ -20,3 +20,16 @@ pub const AP_CLIENT_COUNT: u16 = 0x0020;
 pub const AP_RX_FRAMES: u16 = 0x0021;
 pub const AP_TX_FRAMES: u16 = 0x0022;
 pub const AP_TX_RETRIES: u16 = 0x0023;
+
+// Wired: a switch's Attachment Notification (40).
+pub const ATTACH_STATE: u16 = 0x0030;
+pub const CLIENT_IP: u16 = 0x0031;
+pub const USER_NAME: u16 = 0x0032;
+pub const SWITCH_PORT: u16 = 0x0033;
+pub const VLAN: u16 = 0x0034;
+pub const SWITCH_SERIAL: u16 = 0x0035;
+pub const SWITCH_UDI: u16 = 0x0036;
+
+/// Written by the connector, not a controller: the body's client fields
+/// are pseudonyms made with this salt generation (`pseudonym`).
+pub const PRIVACY: u16 = 0x0040;

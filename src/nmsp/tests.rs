@@ -55,6 +55,22 @@ fn all_variants() -> Vec<Message> {
             MessageType::StatisticsNotification,
             notification::statistics(3, 3000, ap, &counters),
         ),
+        (
+            MessageType::AttachmentNotification,
+            notification::attachment(&notification::Attachment {
+                sequence: 4,
+                timestamp_ms: 4000,
+                state: notification::AttachState::New,
+                client_mac: client,
+                client_ip: Some("10.0.0.9".parse().unwrap()),
+                user_name: Some("carol".into()),
+                port: "GigabitEthernet1/0/3".into(),
+                vlan: 10,
+                serial: "FOC9".into(),
+                udi: "PID:C9300-24T,VID:V01,SN:FOC9".into(),
+            })
+            .unwrap(),
+        ),
     ];
     let mut v = vec![
         Message::EchoRequest { transaction_id: 1 },
@@ -240,7 +256,7 @@ fn message_type_ids_and_names() {
         .filter(|t| t.is_data_notification())
         .map(|t| t as u8)
         .collect();
-    assert_eq!(data, vec![15, 18, 22]);
+    assert_eq!(data, vec![15, 18, 22, 40]);
 }
 
 struct XorShift(u64);

@@ -34,7 +34,7 @@ impl Layout {
     ) -> Layout {
         Layout {
             product: S::PRODUCT,
-            nav: S::NAV,
+            nav: state.nav(),
             notices: S::NOTICES,
             title,
             active,

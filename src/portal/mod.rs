@@ -57,6 +57,11 @@ pub trait Portal: Clone + Send + Sync + 'static {
     fn throttle(&self) -> &LoginThrottle;
     /// URL prefix of the CSS and JS.
     fn asset_prefix(&self) -> String;
+    /// The navigation now (an application may name an entry by its
+    /// state, e.g. a wired connector's "Switches").
+    fn nav(&self) -> &'static [(&'static str, &'static str, &'static str)] {
+        Self::NAV
+    }
 }
 
 /// Wraps an application's routes with what every portal shares: login,

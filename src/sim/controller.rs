@@ -28,9 +28,40 @@ use crate::nmsp::{FrameCodec, Message, MessageType, PROTOCOL_VERSION, Service};
 use crate::tls::client_auth::AuthList;
 use crate::tls::identity::{Identity, crypto_provider};
 
-/// Settings of one simulated controller.
+/// What a simulated device plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimDevice {
+    /// A wireless controller: clients, APs, RSSI, associations, counters.
+    Controller,
+    /// A Catalyst switch with this many access ports: wired attachments.
+    Switch { ports: usize },
+}
+
+impl SimDevice {
+    pub fn kind(self) -> &'static str {
+        match self {
+            SimDevice::Controller => "controller",
+            SimDevice::Switch { .. } => "switch",
+        }
+    }
+
+    /// What it offers a connector: a switch its attachments, a controller
+    /// everything else.
+    pub fn services(self) -> Service {
+        match self {
+            SimDevice::Controller => {
+                Service::from_bits(Service::ALL.bits() & !Service::ATTACHMENT.bits())
+            }
+            SimDevice::Switch { .. } => Service::ATTACHMENT,
+        }
+    }
+}
+
+/// Settings of one simulated controller or switch.
 #[derive(Clone)]
 pub struct ControllerSpec {
+    /// A controller or a switch.
+    pub device: SimDevice,
     pub name: String,
     pub addr: SocketAddr,
     pub identity: Arc<Identity>,
@@ -189,6 +220,12 @@ impl SimController {
     /// Changes the notification rate of a running controller.
     pub fn set_rate(&self, per_sec: f64) {
         self.rate.store(per_sec.max(0.0).to_bits(), Relaxed);
+    }
+
+    /// Every client or end point this device may report (its world is
+    /// deterministic), for tests that look for them where they must not be.
+    pub fn clients(&self) -> Vec<super::wired::EndPoint> {
+        world(&self.spec).clients()
     }
 
     /// Notifications produced so far.
@@ -355,7 +392,7 @@ impl SimController {
                 Some(Message::Capability { .. }) => {
                     let cap = Message::Capability {
                         protocol_version: PROTOCOL_VERSION,
-                        services: Service::ALL,
+                        services: self.spec.device.services(),
                     };
                     write(&mut wr, &encode(cap)).await?;
                     self.transmitted(ip, MessageType::CapabilityNotification as u8);
@@ -364,7 +401,7 @@ impl SimController {
                     transaction_id,
                     services,
                 }) => {
-                    let accepted = services.intersection(Service::ALL);
+                    let accepted = services.intersection(self.spec.device.services());
                     let resp = Message::SubscribeResponse {
                         transaction_id,
                         accepted,
@@ -438,7 +475,7 @@ impl SimController {
     /// Produces notifications at the configured rate.
     async fn generate(self: Arc<Self>) {
         let spec = &self.spec;
-        let mut traffic = Traffic::new(spec.seed, spec.index, 8, 64).with_padding(spec.pad_bytes);
+        let mut traffic = world(spec).with_padding(spec.pad_bytes);
         while self.subscribed.load(Relaxed) < spec.wait_for {
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
@@ -474,6 +511,14 @@ impl SimController {
                 return;
             }
         }
+    }
+}
+
+/// The world a device of `spec` reports on.
+fn world(spec: &ControllerSpec) -> Traffic {
+    match spec.device {
+        SimDevice::Controller => Traffic::new(spec.seed, spec.index, 8, 64),
+        SimDevice::Switch { ports } => Traffic::wired(spec.seed, spec.index, ports),
     }
 }
 

@@ -1,6 +1,7 @@
-//! `wlc-sim`: a wireless controller simulator speaking the controller side
-//! of NMSP, for tests, demos and benchmarks. Runs many controllers in one
-//! process and prints `show nmsp status` the way a controller does.
+//! `wlc-sim`: a wireless controller (and Catalyst switch) simulator
+//! speaking the device side of NMSP, for tests, demos and benchmarks. Runs
+//! many controllers and switches in one process and prints `show nmsp
+//! status` the way a controller does.
 //!
 //! May import the shared modules (`nmsp`, `tls`, `contract`, `clock`);
 //! never `connector` or `cloud`.
@@ -11,6 +12,7 @@ pub mod controller;
 pub mod sent;
 pub mod show;
 pub mod traffic;
+pub mod wired;
 
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -18,7 +20,7 @@ use std::sync::Arc;
 
 pub use crate::tls::client_auth::AuthList;
 pub use ap::{ApSpec, SimAp};
-pub use controller::{ControllerSpec, SimController, StatusRow};
+pub use controller::{ControllerSpec, SimController, SimDevice, StatusRow};
 pub use show::{Show, render_nmsp_status, show_all, show_nmsp_status};
 
 /// The simulated APs: how many connectors each streams to, and how much.
@@ -68,6 +70,8 @@ pub fn status_json(controllers: &[Arc<SimController>], aps: &[Arc<SimAp>]) -> se
                     .collect();
                 serde_json::json!({
                     "name": c.spec.name,
+                    "kind": c.spec.device.kind(),
+                    "clients": c.clients(),
                     "address": c.addr.to_string(),
                     "key_hash": c.spec.identity.key_hash().unwrap_or_default(),
                     "generated": c.generated(),

@@ -1,12 +1,14 @@
-//! Synthetic but realistic controller traffic: clients with MAC addresses
-//! roaming between APs, their RSSI as APs hear them, association info, and
-//! AP counters. Deterministic for a seed (only the timestamps are real).
+//! Synthetic but realistic traffic: for a controller, clients with MAC
+//! addresses roaming between APs, their RSSI as APs hear them, association
+//! info, and AP counters; for a switch, end points on its ports
+//! (`wired`). Deterministic for a seed (only the timestamps are real).
 
 use bytes::{BufMut, Bytes, BytesMut};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio_util::codec::Encoder;
 
+use super::wired::{EndPoint, SwitchPorts};
 use crate::clock::now_ms;
 use crate::nmsp::notification::{self, BAND_2_4_GHZ, BAND_5_GHZ, BAND_6_GHZ};
 use crate::nmsp::{ApCounters, FrameCodec, Message, MessageType};
@@ -25,11 +27,16 @@ struct Ap {
     counters: ApCounters,
 }
 
-/// One controller's world and its notification sequence.
+/// What a simulated device sees.
+enum World {
+    Wireless { clients: Vec<Client>, aps: Vec<Ap> },
+    Wired(SwitchPorts),
+}
+
+/// One controller's or switch's world and its notification sequence.
 pub struct Traffic {
     rng: StdRng,
-    clients: Vec<Client>,
-    aps: Vec<Ap>,
+    world: World,
     /// Per controller, not per session: every connector sees the same.
     sequence: u64,
     /// Bytes of padding per notification (see `with_padding`).
@@ -68,11 +75,37 @@ impl Traffic {
             .collect();
         Traffic {
             rng,
-            clients,
-            aps,
+            world: World::Wireless { clients, aps },
             sequence: 0,
             last_type: MessageType::MeasurementNotification,
             pad: 0,
+        }
+    }
+
+    /// The wired world of switch number `index` with `ports` access ports.
+    pub fn wired(seed: u64, index: u32, ports: usize) -> Traffic {
+        Traffic {
+            rng: StdRng::seed_from_u64(seed ^ (u64::from(index) << 32) ^ 0x5717),
+            world: World::Wired(SwitchPorts::new(index, ports)),
+            sequence: 0,
+            last_type: MessageType::AttachmentNotification,
+            pad: 0,
+        }
+    }
+
+    /// Every client (or end point) this world may report: MAC, and where
+    /// known IP and user name.
+    pub fn clients(&self) -> Vec<EndPoint> {
+        match &self.world {
+            World::Wireless { clients, .. } => clients
+                .iter()
+                .map(|c| EndPoint {
+                    mac: c.mac,
+                    ip: None,
+                    user: None,
+                })
+                .collect(),
+            World::Wired(ports) => ports.end_points().to_vec(),
         }
     }
 
@@ -98,48 +131,12 @@ impl Traffic {
         self.sequence += 1;
         let seq = self.sequence;
         let ts = now_ms();
-        let pick: u32 = self.rng.random_range(0..10);
-        let (msg_type, body) = if pick < 6 {
-            let c = self.rng.random_range(0..self.clients.len());
-            // Clients roam now and then; RSSI follows a plausible range.
-            if self.rng.random_bool(0.05) {
-                self.clients[c].ap = self.rng.random_range(0..self.aps.len());
-            }
-            let ap = &self.aps[self.clients[c].ap];
-            let rssi = self.rng.random_range(-88i8..=-35);
-            (
-                MessageType::MeasurementNotification,
-                notification::measurement(seq, ts, self.clients[c].mac, ap.mac, rssi, ap.channel),
-            )
-        } else if pick < 9 {
-            let c = &self.clients[self.rng.random_range(0..self.clients.len())];
-            let ap = &self.aps[c.ap];
-            let band = if ap.channel > 14 {
-                BAND_5_GHZ
-            } else {
-                BAND_2_4_GHZ
-            };
-            let band = if self.rng.random_bool(0.05) {
-                BAND_6_GHZ
-            } else {
-                band
-            };
-            let body = notification::information(seq, ts, c.mac, ap.mac, SSIDS[c.ssid], band)
-                .unwrap_or_default();
-            (MessageType::InformationNotification, body)
-        } else {
-            let i = self.rng.random_range(0..self.aps.len());
-            let clients = self.clients.iter().filter(|c| c.ap == i).count() as u32;
-            let step = self.rng.random_range(100..5000);
-            let ap = &mut self.aps[i];
-            ap.counters.client_count = clients;
-            ap.counters.rx_frames = ap.counters.rx_frames.wrapping_add(step);
-            ap.counters.tx_frames = ap.counters.tx_frames.wrapping_add(step * 2);
-            ap.counters.tx_retries = ap.counters.tx_retries.wrapping_add(step / 20);
-            (
-                MessageType::StatisticsNotification,
-                notification::statistics(seq, ts, ap.mac, &ap.counters),
-            )
+        let (msg_type, body) = match &mut self.world {
+            World::Wired(ports) => (
+                MessageType::AttachmentNotification,
+                ports.next_body(&mut self.rng, seq, ts),
+            ),
+            World::Wireless { clients, aps } => wireless(&mut self.rng, clients, aps, seq, ts),
         };
         self.last_type = msg_type;
         let body = if self.pad > 0 {
@@ -161,6 +158,60 @@ impl Traffic {
             timestamp_ms: ts,
             body,
         })
+    }
+}
+
+/// The next wireless notification: an RSSI measurement, an association or
+/// an AP's counters.
+fn wireless(
+    rng: &mut StdRng,
+    clients: &mut [Client],
+    aps: &mut [Ap],
+    seq: u64,
+    ts: u64,
+) -> (MessageType, Bytes) {
+    let pick: u32 = rng.random_range(0..10);
+    if pick < 6 {
+        let c = rng.random_range(0..clients.len());
+        // Clients roam now and then; RSSI follows a plausible range.
+        if rng.random_bool(0.05) {
+            clients[c].ap = rng.random_range(0..aps.len());
+        }
+        let ap = &aps[clients[c].ap];
+        let rssi = rng.random_range(-88i8..=-35);
+        (
+            MessageType::MeasurementNotification,
+            notification::measurement(seq, ts, clients[c].mac, ap.mac, rssi, ap.channel),
+        )
+    } else if pick < 9 {
+        let c = &clients[rng.random_range(0..clients.len())];
+        let ap = &aps[c.ap];
+        let band = if ap.channel > 14 {
+            BAND_5_GHZ
+        } else {
+            BAND_2_4_GHZ
+        };
+        let band = if rng.random_bool(0.05) {
+            BAND_6_GHZ
+        } else {
+            band
+        };
+        let body = notification::information(seq, ts, c.mac, ap.mac, SSIDS[c.ssid], band)
+            .unwrap_or_default();
+        (MessageType::InformationNotification, body)
+    } else {
+        let i = rng.random_range(0..aps.len());
+        let on_ap = clients.iter().filter(|c| c.ap == i).count() as u32;
+        let step = rng.random_range(100..5000);
+        let ap = &mut aps[i];
+        ap.counters.client_count = on_ap;
+        ap.counters.rx_frames = ap.counters.rx_frames.wrapping_add(step);
+        ap.counters.tx_frames = ap.counters.tx_frames.wrapping_add(step * 2);
+        ap.counters.tx_retries = ap.counters.tx_retries.wrapping_add(step / 20);
+        (
+            MessageType::StatisticsNotification,
+            notification::statistics(seq, ts, ap.mac, &ap.counters),
+        )
     }
 }
 

@@ -31,6 +31,7 @@ impl TestCloud {
             dedup_window_hours: 24,
             dedup_window_secs: None,
             static_dir: None,
+            privacy_lead_ms: 0,
         };
         let mut cloud = TestCloud::run(args).await;
         let code = cloud.service.setup_code.clone().expect("a new cloud");
@@ -65,6 +66,11 @@ impl TestCloud {
     /// "Create a new token" for `name`; returns (group id, token).
     pub async fn create_token(&self, name: &str) -> (String, String) {
         create_token(&self.http, &self.url, &self.tenant_id, name).await
+    }
+
+    /// The same for a `kind` ("wireless" or "wired") network.
+    pub async fn create_token_kind(&self, name: &str, kind: &str) -> (String, String) {
+        create_token_kind(&self.http, &self.url, &self.tenant_id, name, kind).await
     }
 
     pub async fn group_page(&self, group_id: &str) -> String {
@@ -152,8 +158,19 @@ pub async fn create_token(
     tenant_id: &str,
     name: &str,
 ) -> (String, String) {
+    create_token_kind(http, url, tenant_id, name, "wireless").await
+}
+
+/// "Create a new token" for connector `name` of a `kind` network.
+pub async fn create_token_kind(
+    http: &reqwest::Client,
+    url: &str,
+    tenant_id: &str,
+    name: &str,
+    kind: &str,
+) -> (String, String) {
     let tenant = format!("{url}/tenants/{tenant_id}");
-    let fields = [("name", name), ("kind", "wireless")];
+    let fields = [("name", name), ("kind", kind)];
     let r = submit(http, &tenant, &format!("{tenant}/groups"), &fields).await;
     assert_eq!(r.status(), 201);
     // The token is on the page that answers its creation, and only there.

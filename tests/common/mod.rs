@@ -116,6 +116,7 @@ pub fn sim_spec(
     limit: Option<u64>,
 ) -> spaces_connector::sim::ControllerSpec {
     spaces_connector::sim::ControllerSpec {
+        device: spaces_connector::sim::SimDevice::Controller,
         name: format!("wlc-{index}"),
         addr: "127.0.0.1:0".parse().unwrap(),
         identity: Arc::new(

@@ -300,6 +300,17 @@ impl CloudProc {
         CloudProc::start_with_env(dir, ip, extra, &[]).await
     }
 
+    /// Like [`start`](Self::start), its one token for a `kind` network
+    /// ("wireless" or "wired").
+    pub async fn start_kind(dir: &Path, ip: &str, extra: &[&str], kind: &str) -> CloudProc {
+        CloudProc::start_full(dir, ip, extra, &[], kind).await
+    }
+
+    /// The page of the group the token is for.
+    pub async fn group_page(&self) -> String {
+        page(&self.http, &format!("{}/groups/{}", self.url, self.group)).await
+    }
+
     /// `GET /api/v1/gaps` with the firehose key: the first group's sources
     /// and what each is missing (empty if the answer is not there yet).
     pub async fn gap_sources(&self) -> Vec<serde_json::Value> {
@@ -327,6 +338,16 @@ impl CloudProc {
         extra: &[&str],
         env: &[(&str, &std::ffi::OsStr)],
     ) -> CloudProc {
+        CloudProc::start_full(dir, ip, extra, env, "wireless").await
+    }
+
+    async fn start_full(
+        dir: &Path,
+        ip: &str,
+        extra: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+        kind: &str,
+    ) -> CloudProc {
         let proc = Proc::spawn(
             Command::new(env!("CARGO_BIN_EXE_spaces-cloud"))
                 .arg("--data-dir")
@@ -353,7 +374,7 @@ impl CloudProc {
         let http = client_for(&pin, Arc::new(reqwest::cookie::Jar::default()));
         set_up_at(&http, &url, &setup_code_in(dir)).await;
         let (tenant, firehose_key) = create_tenant(&http, &url).await;
-        let (group, token) = create_token(&http, &url, &tenant, "HQ pair").await;
+        let (group, token) = create_token_kind(&http, &url, &tenant, "HQ pair", kind).await;
         CloudProc {
             proc,
             url,
@@ -372,6 +393,8 @@ pub struct SimProc {
     pub proc: Proc,
     /// `host:port` of each controller, in order.
     pub controllers: Vec<String>,
+    /// `host:port` of each switch, in order.
+    pub switches: Vec<String>,
     /// Key hash of each controller (the `source` of its events), in order.
     pub controller_keys: Vec<String>,
     /// The JSON form of `show nmsp status` for every controller.
@@ -384,9 +407,16 @@ pub struct SimProc {
 
 impl SimProc {
     pub async fn start(n: usize, extra: &[&str]) -> SimProc {
+        SimProc::start_devices(n, 0, extra).await
+    }
+
+    /// `n` wireless controllers and `n_switches` Catalyst switches (give
+    /// `--ports` in `extra`).
+    pub async fn start_devices(n: usize, n_switches: usize, extra: &[&str]) -> SimProc {
         let proc = Proc::spawn(
             Command::new(env!("CARGO_BIN_EXE_wlc-sim"))
                 .args(["--listen", "127.0.0.1:0", "--controllers", &n.to_string()])
+                .args(["--switches", &n_switches.to_string()])
                 .args(["--status-listen", "127.0.0.1:0"])
                 .args(extra),
         );
@@ -403,6 +433,13 @@ impl SimProc {
             controllers.push(line.split_whitespace().nth(3).unwrap().to_string());
             let key = line.rsplit(' ').next().unwrap().trim_end_matches(')');
             controller_keys.push(key.to_string());
+        }
+        let mut switches = Vec::new();
+        for i in 1..=n_switches {
+            let line = proc
+                .line_with(&format!("switch-sim-{i} listening on"))
+                .await;
+            switches.push(line.split_whitespace().nth(3).unwrap().to_string());
         }
         let mut aps = Vec::new();
         let n_aps = extra
@@ -422,6 +459,7 @@ impl SimProc {
         SimProc {
             proc,
             controllers,
+            switches,
             controller_keys,
             status_url,
             aps,
@@ -496,15 +534,26 @@ impl ConnectorProc {
     /// Adds every controller of `sim` through the API, named `prefix 1`,
     /// `prefix 2`….
     pub async fn add_controllers(&self, sim: &SimProc, prefix: &str) {
-        for (i, addr) in sim.controllers.iter().enumerate() {
+        self.add_devices("/api/v1/controllers", &sim.controllers, prefix)
+            .await;
+    }
+
+    /// Adds every switch of `sim` (to a wired connector) the same way.
+    pub async fn add_switches(&self, sim: &SimProc, prefix: &str) {
+        self.add_devices("/api/v1/switches", &sim.switches, prefix)
+            .await;
+    }
+
+    async fn add_devices(&self, api: &str, addrs: &[String], prefix: &str) {
+        for (i, addr) in addrs.iter().enumerate() {
             let (host, port) = addr.rsplit_once(':').unwrap();
             let r = self
                 .post_json(
-                    "/api/v1/controllers",
+                    api,
                     serde_json::json!({"name": format!("{prefix} {}", i + 1), "host": host, "port": port}),
                 )
                 .await;
-            assert_eq!(r.status(), 201, "controller {addr} added");
+            assert_eq!(r.status(), 201, "{addr} added");
         }
     }
 }

@@ -268,6 +268,7 @@ mod tests {
                 })
                 .collect(),
             access_points: Vec::new(),
+            privacy: Default::default(),
         }
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::client::{ClientError, CloudClient};
 use super::config_sync;
+use crate::connector::controllers::{self, DeviceWords};
 use crate::connector::stored_token::{self, StoredToken};
 use crate::contract::cloud_api::{PROTOCOL_VERSION, RegisterRequest};
 use crate::contract::token::{Token, TokenError};
@@ -57,6 +58,9 @@ pub enum EnrollError {
         "refusing to register: the server at {url} is not the cloud that made this token (its key does not match the token's pin)"
     )]
     WrongKey { url: String },
+    /// The token's network is not the one of the devices already here.
+    #[error("{0}")]
+    Mixed(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -69,6 +73,27 @@ pub async fn enroll(
 ) -> Result<Enrolled, EnrollError> {
     let token = Token::parse(input)?;
     token.check_expiry(crate::clock::now_unix())?;
+    // A connector never mixes: refused before the cloud hears of it.
+    let network = token.claims.kind;
+    let other = db
+        .call(move |c| {
+            Ok::<_, DbError>(
+                controllers::list(c)?
+                    .into_iter()
+                    .find(|d| d.kind.network() != network),
+            )
+        })
+        .await?;
+    if let Some(d) = other {
+        return Err(EnrollError::Mixed(format!(
+            "This token is for a {} network, but this connector has a {} (\"{}\"): remove its {} first, or use a {} token.",
+            network.as_str(),
+            d.kind.label(),
+            d.name,
+            DeviceWords::of(Some(d.kind.network())).many,
+            d.kind.network().as_str(),
+        )));
+    }
     let proxy = db.call(|c| crate::connector::proxy::get(c)).await?;
     let client = CloudClient::new(&token, source, &proxy)
         .map_err(|e| EnrollError::Refused(e.to_string()))?;

@@ -20,11 +20,13 @@ use serde::Serialize;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::connector::client_privacy;
 use crate::connector::stats::{ChannelStats, LinkStatus};
 use crate::connector::stored_token::{self, LinkConfig};
 use crate::connector::supervisor::Supervisor;
 use crate::contract::cloud_api::{Heartbeat, PROTOCOL_VERSION, PeerState};
 use crate::db::{Db, DbError};
+use crate::nmsp::pseudonym::Privacy;
 use client::{ClientError, CloudClient};
 use config_sync::Item;
 use enroll::{EnrollError, Enrolled, Introduction};
@@ -126,6 +128,9 @@ pub struct CloudLink {
     acked: Arc<Mutex<std::collections::BTreeSet<i64>>>,
     controllers: Arc<ChannelStats>,
     supervisor: Supervisor,
+    /// The tenant's client privacy every link applies; replaced when the
+    /// group configuration brings a new setting.
+    privacy: Privacy,
 }
 
 impl CloudLink {
@@ -135,6 +140,7 @@ impl CloudLink {
         settings: LinkSettings,
         controllers: Arc<ChannelStats>,
         supervisor: Supervisor,
+        privacy: Privacy,
         shutdown: CancellationToken,
     ) -> (Arc<CloudLink>, tokio::task::JoinHandle<()>) {
         let link = Arc::new(CloudLink {
@@ -155,6 +161,7 @@ impl CloudLink {
             acked: Arc::new(Mutex::new(Default::default())),
             controllers,
             supervisor,
+            privacy,
         });
         let task = tokio::spawn(link.clone().run(shutdown));
         (link, task)
@@ -356,13 +363,27 @@ impl CloudLink {
             let Some(cfg) = cfg else { continue };
             if version != Some(cfg.version) {
                 let v = cfg.version;
-                let changed = self
+                let privacy = cfg.privacy.clone();
+                let (changed, privacy_changed) = self
                     .db
-                    .call(move |c| config_sync::apply(c, &cfg))
+                    .call(move |c| {
+                        Ok::<_, DbError>((
+                            config_sync::apply(c, &cfg)?,
+                            client_privacy::store(c, &cfg.privacy)?,
+                        ))
+                    })
                     .await
                     .map_err(|e| ClientError::Protocol(e.to_string()))?;
                 if changed {
                     self.supervisor.poke();
+                }
+                if privacy_changed {
+                    self.privacy.set(client_privacy::schedule(&privacy));
+                    tracing::info!(
+                        setting = client_privacy::label(&privacy),
+                        generations = ?privacy.epochs,
+                        "client privacy updated from the group configuration"
+                    );
                 }
                 version = Some(v);
             }

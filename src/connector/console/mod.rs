@@ -18,11 +18,12 @@ use crate::connector::cli::{
 };
 use crate::connector::cloud_link::config_sync;
 use crate::connector::cloud_link::enroll::{self, EnrollError, Enrolled};
-use crate::connector::controllers::{self, ControllerError, ControllerInput};
+use crate::connector::controllers::{self, ControllerError, ControllerInput, DeviceWords};
 use crate::connector::nmsp_identity::{RekeyError, RekeyInput};
 use crate::connector::status;
 use crate::connector::stored_token;
 use crate::contract::access_point::AccessPointInput;
+use crate::db::DbError;
 use crate::portal::audit::Audited;
 use crate::portal::auth::admin;
 
@@ -72,7 +73,26 @@ pub fn status(a: &Appliance, out: &mut impl Write) -> Result<(), ConsoleError> {
         "event spool:     {} events waiting, {} dropped by the cap",
         s.spool.events, s.spool.dropped_events
     )?;
-    writeln!(out, "controllers:     {}", s.controller_count)?;
+    writeln!(
+        out,
+        "network:         {}",
+        s.network.unwrap_or("not known yet (no token, no devices)")
+    )?;
+    writeln!(
+        out,
+        "{:<17}{}",
+        format!("{}:", s.words.many),
+        s.controller_count
+    )?;
+    writeln!(
+        out,
+        "client privacy:  {}",
+        if s.privacy == "hashed" {
+            "client MAC, IP and user names hashed before they leave the site"
+        } else {
+            "off"
+        }
+    )?;
     writeln!(out, "NMSP MAC:        {}", a.nmsp_mac_label())?;
     let nmsp = a.nmsp.current();
     writeln!(
@@ -192,9 +212,11 @@ pub fn controller(
             }
         }
         ControllerCommand::List => {
-            let list = a.db.call_blocking(|c| controllers::list(c))?;
+            let (list, words) = a.db.call_blocking(|c| {
+                Ok::<_, DbError>((controllers::list(c)?, controllers::words(c)?))
+            })?;
             if list.is_empty() {
-                writeln!(out, "no controllers")?;
+                writeln!(out, "no {}", words.many)?;
             }
             writeln!(
                 out,
@@ -231,8 +253,12 @@ pub fn controller(
             record(a, changes::controller_added(&added))?;
             writeln!(
                 out,
-                "added controller {} \"{}\" at {}:{}",
-                added.id, added.name, added.host, added.port
+                "added {} {} \"{}\" at {}:{}",
+                DeviceWords::of(Some(added.kind.network())).one,
+                added.id,
+                added.name,
+                added.host,
+                added.port
             )?;
         }
         ControllerCommand::Remove { controller } => {

@@ -31,6 +31,10 @@ pub fn routes() -> Router<AppState> {
         .route("/identity/rekey", post(rekey))
         .route("/controllers", get(list_controllers).post(add_controller))
         .route("/controllers/{id}", delete(remove_controller))
+        // A wired connector's devices are switches: the same list, named
+        // for them.
+        .route("/switches", get(list_controllers).post(add_controller))
+        .route("/switches/{id}", delete(remove_controller))
         .route("/controllers/{id}/accept-cert", post(accept_cert))
         .route("/controllers/{id}/check", post(check_controller))
         .route(

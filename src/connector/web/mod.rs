@@ -17,6 +17,7 @@ use axum::Router;
 use tokio_util::sync::CancellationToken;
 
 use crate::connector::appliance::Appliance;
+use crate::contract::controller::DeviceWords;
 use crate::portal::auth::sessions::SessionPolicy;
 use crate::portal::auth::throttle::LoginThrottle;
 
@@ -233,6 +234,14 @@ impl portal::Portal for AppState {
     const NOTICES: &'static [(&'static str, &'static str)] = pages::NOTICES;
     const SETUP_RESTORE: Option<&'static str> = Some("/setup/restore");
 
+    fn nav(&self) -> &'static [(&'static str, &'static str, &'static str)] {
+        if self.appliance.words() == DeviceWords::SWITCHES {
+            NAV_WIRED
+        } else {
+            Self::NAV
+        }
+    }
+
     fn db(&self) -> &crate::db::Db {
         &self.appliance.db
     }
@@ -247,11 +256,40 @@ impl portal::Portal for AppState {
     }
 }
 
+/// A wired connector's navigation: its devices are switches.
+const NAV_WIRED: &[(&str, &str, &str)] = &[
+    ("/", "dashboard", "Dashboard"),
+    ("/controllers", "controllers", "Switches"),
+    ("/statistics", "statistics", "Statistics"),
+    ("/access-points", "access-points", "Access points"),
+    ("/token", "token", "Token"),
+    ("/network", "network", "Network"),
+    ("/system", "system", "System"),
+    ("/logs", "logs", "Logs"),
+    ("/password", "password", "Password"),
+];
+
+/// Before a page: which network this connector serves, so the page and
+/// its navigation name the devices right. A state file that cannot be
+/// read leaves the last answer (the page itself shows the fault).
+async fn refresh_words(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let _ = state.appliance.refresh_words().await;
+    next.run(req).await
+}
+
 /// The connector's whole web application.
 pub fn router(state: AppState) -> Router {
     let assets = state.assets.clone();
+    let pages = pages::routes().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        refresh_words,
+    ));
     let app = Router::new()
-        .merge(pages::routes())
+        .merge(pages)
         .nest("/api/v1", api::routes())
         .route("/metrics", axum::routing::get(api::metrics));
     harden(app, state, &assets)

@@ -17,6 +17,8 @@ use crate::connector::controllers::{
 use crate::connector::nmsp_identity::RekeyInput;
 use crate::connector::stats::LinkSnapshot;
 use crate::connector::web::AppState;
+use crate::contract::controller::DeviceWords;
+use crate::contract::token::NetworkKind;
 use crate::portal::error::WebError;
 use crate::portal::guard::CurrentSession;
 use crate::portal::layout::{CsrfForm, CsrfFormWith, Layout, NoticeQuery, render};
@@ -43,7 +45,10 @@ struct ControllersPage {
     status: std::collections::HashMap<i64, LinkSnapshot>,
     input: ControllerInput,
     errors: FieldErrors,
-    kinds: [ControllerKind; 2],
+    /// The kinds this connector takes (a wired one: switches only).
+    kinds: Vec<ControllerKind>,
+    /// Controllers or switches.
+    words: DeviceWords,
     identity: IdentityView,
     key_kinds: [KeyKind; 2],
     rekey: RekeyInput,
@@ -67,8 +72,15 @@ fn page(state: &AppState, csrf: String, controllers: Vec<Controller>) -> Control
         .into_iter()
         .map(|l| (l.id, l))
         .collect();
+    let words = a.words();
+    let network = if words == DeviceWords::SWITCHES {
+        NetworkKind::Wired
+    } else {
+        NetworkKind::Wireless
+    };
     ControllersPage {
-        layout: Layout::new(state, "Controllers", "controllers", csrf),
+        layout: Layout::new(state, words.title, "controllers", csrf),
+        words,
         controllers,
         status,
         input: ControllerInput {
@@ -76,7 +88,7 @@ fn page(state: &AppState, csrf: String, controllers: Vec<Controller>) -> Control
             ..Default::default()
         },
         errors: FieldErrors::default(),
-        kinds: ControllerKind::ALL,
+        kinds: ControllerKind::of(network),
         identity: a.identity_view(),
         key_kinds: KeyKind::ALL,
         rekey: RekeyInput::default(),
@@ -114,7 +126,11 @@ async fn add(
         Ok(c) => {
             tracing::info!(controller = %c.name, host = %c.host, port = c.port, "controller added");
             state.controllers_changed();
-            let done = Redirect::to("/controllers?notice=controller-added").into_response();
+            let done = Redirect::to(&format!(
+                "/controllers?notice={}-added",
+                state.appliance.words().one
+            ))
+            .into_response();
             Ok(crate::connector::changes::controller_added(&c).on(done))
         }
         Err(ControllerError::Invalid(errors)) => {
@@ -164,7 +180,11 @@ async fn delete(
         .await?;
     tracing::info!(controller = %removed.name, "controller removed");
     state.controllers_changed();
-    let done = Redirect::to("/controllers?notice=controller-removed").into_response();
+    let done = Redirect::to(&format!(
+        "/controllers?notice={}-removed",
+        state.appliance.words().one
+    ))
+    .into_response();
     Ok(crate::connector::changes::controller_removed(&removed).on(done))
 }
 

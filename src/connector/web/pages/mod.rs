@@ -44,6 +44,8 @@ pub const NOTICES: &[(&str, &str)] = &[
     ),
     ("controller-added", "Controller added."),
     ("controller-removed", "Controller removed."),
+    ("switch-added", "Switch added."),
+    ("switch-removed", "Switch removed."),
     (
         "network-applied",
         "Network settings applied. Open the appliance at its new address and confirm there, or the previous settings come back.",

@@ -25,6 +25,9 @@ struct StatisticsPage {
     layout: Layout,
     controllers: ChannelSnapshot,
     aps: ChannelSnapshot,
+    /// Controllers or switches.
+    words: crate::contract::controller::DeviceWords,
+    empty_devices: String,
 }
 
 #[derive(Template)]
@@ -38,10 +41,16 @@ async fn overview(
     State(state): State<AppState>,
     session: CurrentSession,
 ) -> Result<Html<String>, WebError> {
+    let words = state.appliance.words();
     render(&StatisticsPage {
         layout: Layout::new(&state, "Statistics", "statistics", session.0.csrf_token),
         controllers: state.controller_channel().await,
         aps: state.ap_channel.snapshot(),
+        words,
+        empty_devices: format!(
+            "No {} yet. Add a {} on the {} page to see its session here.",
+            words.many, words.one, words.title
+        ),
     })
 }
 
