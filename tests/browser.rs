@@ -207,6 +207,17 @@ impl Browser {
         );
     }
 
+    /// The first-boot setup page, filled in as an admin does.
+    async fn set_up(&self, app: &TestAppliance) {
+        self.goto(&app.at("/setup")).await;
+        self.fill("#code", &app.setup_code()).await;
+        self.fill("#password", PASSWORD).await;
+        self.fill("#confirm", PASSWORD).await;
+        self.click("form[action='/setup'] button[type=submit]")
+            .await;
+        self.wait_path("/").await;
+    }
+
     async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
@@ -403,12 +414,7 @@ async fn an_expired_session_sends_the_browser_to_login() {
     args.session_idle_secs = 2;
     let app = TestAppliance::start_args(dir.path(), args).await;
     let b = Browser::start().await;
-    b.goto(&app.at("/setup")).await;
-    b.fill("#code", &app.setup_code()).await;
-    b.fill("#password", PASSWORD).await;
-    b.fill("#confirm", PASSWORD).await;
-    b.click("form[action='/setup'] button[type=submit]").await;
-    b.wait_path("/").await;
+    b.set_up(&app).await;
     // A page without live figures, so nothing keeps the session alive.
     b.goto(&app.at("/password")).await;
     tokio::time::sleep(Duration::from_millis(3200)).await;
@@ -433,12 +439,7 @@ async fn a_wired_connector_speaks_of_switches_in_a_real_browser() {
     spec.echo_timeout = Duration::from_secs(30);
     let switch = SimController::start(spec).await.unwrap();
     let b = Browser::start().await;
-    b.goto(&app.at("/setup")).await;
-    b.fill("#code", &app.setup_code()).await;
-    b.fill("#password", PASSWORD).await;
-    b.fill("#confirm", PASSWORD).await;
-    b.click("form[action='/setup'] button[type=submit]").await;
-    b.wait_path("/").await;
+    b.set_up(&app).await;
     b.goto(&app.at("/token")).await;
     b.fill("#token", &token).await;
     b.click("form[action='/token'] button[type=submit]").await;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
+use spaces_connector::contract::cloud_api::PROTOCOL_VERSION;
 use spaces_connector::contract::token::{TokenSigner, example_claims};
 use spaces_connector::sim::{AuthList, SimController};
 
@@ -308,7 +309,7 @@ async fn same_instance_from_elsewhere_is_refused_and_incompatible_members_are_fl
     let other_id = uuid::Uuid::new_v4().to_string();
     let r: Value = newer
         .post(format!("{}/api/v1/register", cloud.url))
-        .json(&register_body(&token, &other_id, 2))
+        .json(&register_body(&token, &other_id, PROTOCOL_VERSION + 1))
         .send()
         .await
         .unwrap()
@@ -317,7 +318,7 @@ async fn same_instance_from_elsewhere_is_refused_and_incompatible_members_are_fl
         .unwrap();
     let cred = r["credential"].as_str().unwrap().to_string();
     let hb = json!({
-        "hostname": "other", "addresses": [], "software_version": "9.9.9", "protocol_version": 2,
+        "hostname": "other", "addresses": [], "software_version": "9.9.9", "protocol_version": PROTOCOL_VERSION + 1,
         "controllers_active": 0, "controllers_total": 0, "active_controllers": [], "event_rate": 0.0,
         "events_total": 0, "spooled_events": 0, "dropped_events": 0
     });
@@ -354,7 +355,7 @@ async fn same_instance_from_elsewhere_is_refused_and_incompatible_members_are_fl
         .await
         .unwrap();
     assert!(
-        dash.contains("incompatible protocol 2"),
+        dash.contains(&format!("incompatible protocol {}", PROTOCOL_VERSION + 1)),
         "shown on the connector"
     );
     assert!(

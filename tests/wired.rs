@@ -207,15 +207,8 @@ async fn with_privacy_on_no_client_identity_reaches_the_cloud_and_copies_still_d
         "wired",
     )
     .await;
+    cloud.set_privacy("hash").await;
     let tenant = format!("{}/tenants/{}", cloud.url, cloud.tenant);
-    let r = submit(
-        &cloud.http,
-        &tenant,
-        &format!("{tenant}/privacy"),
-        &[("mode", "hash")],
-    )
-    .await;
-    assert_eq!(r.status(), 303, "privacy set");
     let page = page(&cloud.http, &tenant).await;
     assert!(
         page.contains("id=\"privacy-mode\">Hashed"),
@@ -347,6 +340,41 @@ async fn with_privacy_on_no_client_identity_reaches_the_cloud_and_copies_still_d
         // The PRIVACY TLV (0x0040, 4 bytes) closes every body.
         assert_eq!(&body[body.len() - 8..body.len() - 4], b"\x00\x40\x00\x04");
     }
+    // A connector too old to hash (protocol 1) may join, but what it
+    // sends is refused, with the reason, rather than stored in the clear.
+    let old: Value = cloud
+        .http
+        .post(format!("{}/api/v1/register", cloud.url))
+        .json(&serde_json::json!({
+            "token": cloud.token, "instance_id": uuid::Uuid::new_v4().to_string(), "hostname": "old",
+            "addresses": [], "software_version": "0.0.9", "protocol_version": 1,
+            "member_key": "k".repeat(43)
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let batch = serde_json::json!({"batch_id": "old-1", "events": [{
+        "key": "00".repeat(32), "channel": "controller", "source": "ab", "msg_type": 40,
+        "body": "AAIACAAAAAAAAAAB", "received_at_ms": 1
+    }]});
+    let r = cloud
+        .http
+        .post(format!("{}/api/v1/events", cloud.url))
+        .bearer_auth(
+            old["credential"]
+                .as_str()
+                .expect("an old connector registers"),
+        )
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("in the clear"));
+
     // The state file and its write-ahead log, whatever is checkpointed.
     for entry in std::fs::read_dir(&cloud_dir).unwrap() {
         let path = entry.unwrap().path();

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use tower_http::decompression::RequestDecompressionLayer;
 
 use super::registry::{self, Member};
-use super::{CloudState, group_config, ingest};
+use super::{CloudError, CloudState, group_config, ingest, privacy};
 use crate::contract::cloud_api::{
     AccessPointConfig, BatchAck, ControllerConfig, EventBatch, GroupConfig, Heartbeat,
     HeartbeatAck, PROTOCOL_VERSION, RegisterRequest, RegisterResponse, path,
@@ -216,7 +216,23 @@ async fn events(
     let window_ms = state.dedup_window_secs.saturating_mul(1000);
     let ack = state
         .db
-        .call(move |c| ingest::ingest(c, &m, &batch, window_ms))
+        .call(move |c| {
+            // A member too old to hash client identities for a tenant
+            // that asked for it: nothing of its stream is stored. It
+            // keeps its spool, and delivers once upgraded.
+            let protocol: u32 = c.query_row(
+                "SELECT protocol_version FROM members WHERE instance_id = ?1",
+                [&m.instance_id],
+                |r| r.get(0),
+            )
+            .map_err(crate::db::DbError::from)?;
+            if privacy::refuses(c, &m.group_id, protocol)? {
+                return Err(CloudError::Conflict(format!(
+                    "this tenant hashes client MAC, IP and user names before they leave the site, and this connector (protocol {protocol}) cannot: upgrade it; its events are refused so that none reaches the cloud in the clear"
+                )));
+            }
+            Ok(ingest::ingest(c, &m, &batch, window_ms)?)
+        })
         .await
         .map_err(WebError::from)?;
     if ack.new > 0 {

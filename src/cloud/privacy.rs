@@ -196,6 +196,20 @@ fn new_generation(
     Ok(view)
 }
 
+/// Whether events from a member of `group_id` speaking `protocol_version`
+/// must be refused: its tenant hashes client identities (now or in a
+/// generation still sent) and that member could not have applied it, so
+/// what it sends would put them in the clear.
+pub fn refuses(conn: &Connection, group_id: &str, protocol_version: u32) -> Result<bool, DbError> {
+    if protocol_version >= crate::contract::cloud_api::PRIVACY_PROTOCOL_VERSION {
+        return Ok(false);
+    }
+    Ok(config_for_group(conn, group_id)?
+        .epochs
+        .iter()
+        .any(|e| e.salt.is_some()))
+}
+
 /// What a group's members receive: the newest generations of its tenant,
 /// salts included.
 pub fn config_for_group(conn: &Connection, group_id: &str) -> Result<PrivacyConfig, DbError> {

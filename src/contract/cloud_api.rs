@@ -6,8 +6,13 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Version of this contract; members of a group must share it.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version of this contract; members of a group must share it. 2: the
+/// group configuration carries the tenant's client privacy, which a
+/// member must apply before it sends anything.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The first version that hashes client identities when told to.
+pub const PRIVACY_PROTOCOL_VERSION: u32 = 2;
 
 pub mod path {
     pub const REGISTER: &str = "/api/v1/register";

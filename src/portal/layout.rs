@@ -22,6 +22,7 @@ pub struct Layout {
     pub notice: Option<&'static str>,
     pub version: &'static str,
     nav: &'static [(&'static str, &'static str, &'static str)],
+    relabel: Option<(&'static str, &'static str)>,
     notices: &'static [(&'static str, &'static str)],
 }
 
@@ -34,7 +35,8 @@ impl Layout {
     ) -> Layout {
         Layout {
             product: S::PRODUCT,
-            nav: state.nav(),
+            nav: S::NAV,
+            relabel: state.nav_relabel(),
             notices: S::NOTICES,
             title,
             active,
@@ -52,7 +54,10 @@ impl Layout {
             .iter()
             .map(|&(href, key, label)| NavItem {
                 href,
-                label,
+                label: match self.relabel {
+                    Some((k, other)) if k == key => other,
+                    _ => label,
+                },
                 current: key == self.active,
             })
             .collect()

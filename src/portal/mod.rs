@@ -57,10 +57,10 @@ pub trait Portal: Clone + Send + Sync + 'static {
     fn throttle(&self) -> &LoginThrottle;
     /// URL prefix of the CSS and JS.
     fn asset_prefix(&self) -> String;
-    /// The navigation now (an application may name an entry by its
-    /// state, e.g. a wired connector's "Switches").
-    fn nav(&self) -> &'static [(&'static str, &'static str, &'static str)] {
-        Self::NAV
+    /// A navigation entry named otherwise now, by the application's
+    /// state: (key, label), e.g. a wired connector's "Switches".
+    fn nav_relabel(&self) -> Option<(&'static str, &'static str)> {
+        None
     }
 }
 

@@ -306,6 +306,19 @@ impl CloudProc {
         CloudProc::start_full(dir, ip, extra, &[], kind).await
     }
 
+    /// Sets the tenant's client privacy ("hash" or "off") on its page.
+    pub async fn set_privacy(&self, mode: &str) {
+        let tenant = format!("{}/tenants/{}", self.url, self.tenant);
+        let r = submit(
+            &self.http,
+            &tenant,
+            &format!("{tenant}/privacy"),
+            &[("mode", mode)],
+        )
+        .await;
+        assert_eq!(r.status(), 303, "privacy set to {mode}");
+    }
+
     /// The page of the group the token is for.
     pub async fn group_page(&self) -> String {
         page(&self.http, &format!("{}/groups/{}", self.url, self.group)).await

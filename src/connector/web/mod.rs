@@ -234,12 +234,10 @@ impl portal::Portal for AppState {
     const NOTICES: &'static [(&'static str, &'static str)] = pages::NOTICES;
     const SETUP_RESTORE: Option<&'static str> = Some("/setup/restore");
 
-    fn nav(&self) -> &'static [(&'static str, &'static str, &'static str)] {
-        if self.appliance.words() == DeviceWords::SWITCHES {
-            NAV_WIRED
-        } else {
-            Self::NAV
-        }
+    /// A wired connector's devices are switches.
+    fn nav_relabel(&self) -> Option<(&'static str, &'static str)> {
+        let words = self.appliance.words();
+        (words == DeviceWords::SWITCHES).then_some(("controllers", words.title))
     }
 
     fn db(&self) -> &crate::db::Db {
@@ -255,19 +253,6 @@ impl portal::Portal for AppState {
         self.assets.prefix()
     }
 }
-
-/// A wired connector's navigation: its devices are switches.
-const NAV_WIRED: &[(&str, &str, &str)] = &[
-    ("/", "dashboard", "Dashboard"),
-    ("/controllers", "controllers", "Switches"),
-    ("/statistics", "statistics", "Statistics"),
-    ("/access-points", "access-points", "Access points"),
-    ("/token", "token", "Token"),
-    ("/network", "network", "Network"),
-    ("/system", "system", "System"),
-    ("/logs", "logs", "Logs"),
-    ("/password", "password", "Password"),
-];
 
 /// Before a page: which network this connector serves, so the page and
 /// its navigation name the devices right. A state file that cannot be
