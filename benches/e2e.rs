@@ -9,6 +9,9 @@
 //! (c) a pair on the same 10 controllers: cloud dedup cost
 //! (d) reconnect storm: all controllers restart at once, time to all Active
 //! (e) the web UI under load (wrk) while events stream
+//! (ceiling) how far one connector goes: the same frames over raw rustls,
+//!     through the connector to a cloud that cannot be the bottleneck
+//!     (`spaces-cloud --sink`), and end to end into the embedded store
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -47,16 +50,54 @@ struct Cloud {
     http: reqwest::Client,
     token: String,
     db: PathBuf,
+    /// `--sink`: events are counted at `/api/v1/sink`, not stored.
+    sink: bool,
+    url: String,
+    firehose_key: String,
 }
 
 async fn start_cloud(tmp: &Path, name: &str) -> Cloud {
+    start_cloud_with(tmp, name, &[]).await
+}
+
+async fn start_cloud_with(tmp: &Path, name: &str, extra: &[&str]) -> Cloud {
     let dir = tmp.join(name);
-    let c = CloudProc::start(&dir, CLOUD_IP, &[]).await;
+    let c = CloudProc::start(&dir, CLOUD_IP, extra).await;
     Cloud {
         proc: c.proc,
         http: c.http,
         token: c.token,
         db: dir.join("cloud.db"),
+        sink: extra.contains(&"--sink"),
+        url: c.url,
+        firehose_key: c.firehose_key,
+    }
+}
+
+impl Cloud {
+    /// Unique events so far and the latency samples (ms) since `after`
+    /// (a store's offset; a sink drains its samples at each call).
+    async fn delivered(&self, after: i64) -> (i64, Vec<i64>, i64) {
+        if !self.sink {
+            return cloud_events(&self.db, after);
+        }
+        let r: Value = self
+            .http
+            .get(format!("{}/api/v1/sink", self.url))
+            .bearer_auth(&self.firehose_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let lat = r["latency_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        (r["events"].as_i64().unwrap(), lat, 0)
     }
 }
 
@@ -214,6 +255,8 @@ struct Step {
     p99: i64,
     max: i64,
     cpu: f64,
+    /// The connector's CPU time per delivered event.
+    cpu_us_per_event: f64,
     rss_mib: f64,
     drops: i64,
 }
@@ -222,7 +265,7 @@ async fn measure(cloud: &Cloud, sim: &Sim, c: &ConnectorProc, secs: u64) -> Step
     let pid = c.proc.child.id();
     let (cloud_pid, sim_pid) = (cloud.proc.child.id(), sim.proc.child.id());
     let (cc0, sc0) = (cpu_secs(cloud_pid), cpu_secs(sim_pid));
-    let (u0, _, off0) = cloud_events(&cloud.db, i64::MAX);
+    let (u0, _, off0) = cloud.delivered(i64::MAX).await;
     let g0 = sim.generated(&cloud.http).await;
     let cpu0 = cpu_secs(pid);
     let t0 = Instant::now();
@@ -230,7 +273,7 @@ async fn measure(cloud: &Cloud, sim: &Sim, c: &ConnectorProc, secs: u64) -> Step
     let dt = t0.elapsed().as_secs_f64();
     let g1 = sim.generated(&cloud.http).await;
     let cpu1 = cpu_secs(pid);
-    let (u1, mut lat, _) = cloud_events(&cloud.db, off0);
+    let (u1, mut lat, _) = cloud.delivered(off0).await;
     let s = c.get_json("/api/v1/status").await;
     Step {
         others: (
@@ -243,6 +286,7 @@ async fn measure(cloud: &Cloud, sim: &Sim, c: &ConnectorProc, secs: u64) -> Step
         p99: pct(&mut lat, 0.99),
         max: lat.last().copied().unwrap_or(0),
         cpu: (cpu1 - cpu0) / dt * 100.0,
+        cpu_us_per_event: (cpu1 - cpu0) * 1e6 / ((u1 - u0).max(1) as f64),
         rss_mib: status_kb(pid, "VmHWM:") as f64 / 1024.0,
         drops: s["cloud_link"]["spool"]["dropped_events"]
             .as_i64()
@@ -252,7 +296,7 @@ async fn measure(cloud: &Cloud, sim: &Sim, c: &ConnectorProc, secs: u64) -> Step
 
 fn print_step(s: &Step) {
     println!(
-        "{:>11.0} {:>12.0} {:>7} {:>7} {:>7} {:>9.0} {:>12.1} {:>6} {:>10.0} {:>8.0}",
+        "{:>11.0} {:>12.0} {:>7} {:>7} {:>7} {:>9.0} {:>12.1} {:>6} {:>10.0} {:>8.0} {:>11.2}",
         s.offered,
         s.delivered,
         s.p50,
@@ -262,11 +306,12 @@ fn print_step(s: &Step) {
         s.rss_mib,
         s.drops,
         s.others.0,
-        s.others.1
+        s.others.1,
+        s.cpu_us_per_event
     );
 }
 
-const HEADER: &str = "  offered/s  delivered/s  p50 ms  p99 ms  max ms  conn CPU%  conn RSS MiB  drops cloud CPU%  sim CPU%";
+const HEADER: &str = "  offered/s  delivered/s  p50 ms  p99 ms  max ms  conn CPU%  conn RSS MiB  drops cloud CPU%  sim CPU%  conn µs/ev";
 
 /// Raw ceiling: the same frames over rustls on loopback, decoded, nothing else.
 async fn raw_ceiling(secs: u64) -> f64 {
@@ -356,6 +401,99 @@ async fn scenario_a(tmp: &Path) {
     println!("connector/raw ratio: {:.3}", best / raw);
     sim.set_rate(&cloud.http, 0.0).await;
     shutdown(vec![sim.proc, c.proc, cloud.proc]);
+}
+
+/// Ramps 10 controllers until the connector's delivery falls behind
+/// (under 90 % of the offered rate, p99 over 1 s, or drops); returns the
+/// best rate delivered without falling behind, and the connector's CPU per
+/// event and latency at 80 % of it.
+async fn knee_of(cloud: &Cloud, c: &ConnectorProc, sim: &Sim, steps: &[f64]) -> (f64, Step) {
+    println!("{HEADER}");
+    let mut knee = 0.0f64;
+    for per_ctrl in steps {
+        sim.set_rate(&cloud.http, *per_ctrl).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let s = measure(cloud, sim, c, 5).await;
+        print_step(&s);
+        if s.delivered < 0.9 * s.offered || s.p99 > 1000 || s.drops > 0 {
+            break;
+        }
+        knee = knee.max(s.delivered);
+    }
+    // Let the backlog of the last step drain (the spool empty), then hold
+    // 80 % of the knee.
+    sim.set_rate(&cloud.http, 0.0).await;
+    eventually(120, "the connector's spool drained", || async {
+        let s = c.get_json("/api/v1/status").await;
+        (s["spool"]["events"].as_i64() == Some(0)).then_some(())
+    })
+    .await;
+    sim.set_rate(&cloud.http, 0.8 * knee / 10.0).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let at80 = measure(cloud, sim, c, 6).await;
+    sim.set_rate(&cloud.http, 0.0).await;
+    (knee, at80)
+}
+
+async fn scenario_ceiling(tmp: &Path) {
+    println!(
+        "\n(ceiling) one connector, 10 controllers, the same frames three ways: raw rustls; to a cloud that only counts (--sink); end to end into the embedded store"
+    );
+    let raw = raw_ceiling(3).await;
+    // Per controller (10 of them): 10,000 to 400,000 events/s in all.
+    let steps = [
+        1_000.0, 1_500.0, 2_000.0, 2_500.0, 3_000.0, 4_000.0, 6_000.0, 8_000.0, 10_000.0, 12_500.0,
+        15_000.0, 17_500.0, 20_000.0, 25_000.0, 30_000.0, 40_000.0,
+    ];
+    let mut rows = Vec::new();
+    for (name, extra) in [
+        ("connector → sink", &["--sink"][..]),
+        ("end to end, embedded store", &[][..]),
+    ] {
+        println!("\n{name}");
+        let cloud = start_cloud_with(tmp, &format!("cloud-{}", rows.len()), extra).await;
+        let c = start_connector(
+            tmp,
+            &format!("ceil-{}", rows.len()),
+            "127.0.0.156",
+            &cloud.token,
+        )
+        .await;
+        let sim = start_sim(
+            10,
+            0.0,
+            "127.0.0.1:0",
+            &tmp.join(format!("certs-ceil-{}", rows.len())),
+        )
+        .await;
+        add_all(&c, &sim.addrs).await;
+        wait_active(&c, 10, 30).await;
+        let (knee, at80) = knee_of(&cloud, &c, &sim, &steps).await;
+        rows.push((name, knee, at80));
+        shutdown(vec![sim.proc, c.proc, cloud.proc]);
+    }
+    println!(
+        "\n{:<28} {:>12} {:>14} {:>9} {:>9}",
+        "", "events/s", "conn µs/event", "p50 ms", "p99 ms"
+    );
+    println!(
+        "{:<28} {:>12.0} {:>14} {:>9} {:>9}",
+        "raw rustls loopback", raw, "-", "-", "-"
+    );
+    for (name, knee, s) in &rows {
+        println!(
+            "{:<28} {:>12.0} {:>14.2} {:>9} {:>9}",
+            name, knee, s.cpu_us_per_event, s.p50, s.p99
+        );
+    }
+    println!("(latency and CPU per event at 80 % of each knee)");
+    let (sink, store) = (rows[0].1, rows[1].1);
+    println!(
+        "ratios: sink/raw {:.4}, store/raw {:.4}, store/sink {:.2}",
+        sink / raw,
+        store / raw,
+        store / sink
+    );
 }
 
 fn shutdown(procs: Vec<Proc>) {
@@ -521,5 +659,8 @@ async fn main() {
     }
     if matches!(which.as_str(), "e" | "all") {
         scenario_e(tmp.path()).await;
+    }
+    if matches!(which.as_str(), "ceiling" | "all") {
+        scenario_ceiling(tmp.path()).await;
     }
 }

@@ -56,6 +56,12 @@ async fn run(args: CloudArgs) -> anyhow::Result<()> {
         cloud.state.url
     );
     let _ = writeln!(out, "Cloud key pin: {}", cloud.state.pin);
+    if args.sink {
+        let _ = writeln!(
+            out,
+            "SINK MODE (benchmarks): events are checked, counted and dropped; nothing is stored"
+        );
+    }
     if let Some(code) = &cloud.setup_code {
         let _ = writeln!(out, "Setup code: {code} (asked by the setup page)");
     }

@@ -46,6 +46,7 @@ pub fn routes() -> Router<CloudState> {
         .route(path::HEARTBEAT, post(heartbeat))
         .route(path::FIREHOSE, get(firehose))
         .route(path::GAPS, get(gaps))
+        .route("/api/v1/sink", get(sink_report))
         .merge(
             // Batches arrive gzipped; the limit applies after decompression.
             Router::new()
@@ -213,6 +214,9 @@ async fn events(
 ) -> Result<Json<BatchAck>, ApiError> {
     let batch: EventBatch = serde_json::from_slice(&body)
         .map_err(|e| WebError::BadRequest(format!("not an event batch: {e}")))?;
+    if let Some(sink) = &state.sink {
+        return Ok(Json(sink.take(&batch)));
+    }
     let window_ms = state.dedup_window_secs.saturating_mul(1000);
     let ack = state
         .db
@@ -239,6 +243,16 @@ async fn events(
         state.ingested.send_modify(|v| *v += 1);
     }
     Ok(Json(ack))
+}
+
+/// The `--sink` mode's counts, for a benchmark holding a firehose key.
+async fn sink_report(
+    State(state): State<CloudState>,
+    parts: Parts,
+) -> Result<Json<super::sink::SinkReport>, ApiError> {
+    firehose_tenant(&state, &parts).await?;
+    let sink = state.sink.as_ref().ok_or(WebError::NotFound)?;
+    Ok(Json(sink.report()))
 }
 
 async fn heartbeat(

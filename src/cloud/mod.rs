@@ -15,6 +15,7 @@ pub mod pages;
 pub mod privacy;
 pub mod registry;
 pub mod schema;
+pub mod sink;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -76,6 +77,11 @@ pub struct CloudArgs {
     /// an event are hashed alike.
     #[arg(long, default_value_t = 30_000, value_name = "MS")]
     pub privacy_lead_ms: u64,
+    /// Benchmark mode: event batches are checked, acknowledged and
+    /// counted, and nothing is stored (no firehose); counts at
+    /// `GET /api/v1/sink`. Never for production.
+    #[arg(long)]
+    pub sink: bool,
     /// Directory of the cloud's state file (cloud.db).
     #[arg(long, env = "SPACES_CLOUD_DATA_DIR", default_value = "./cloud-data")]
     pub data_dir: PathBuf,
@@ -122,6 +128,8 @@ pub struct CloudState {
     pub ingested: Arc<watch::Sender<u64>>,
     /// See [`CloudArgs::privacy_lead_ms`].
     pub privacy_lead_ms: u64,
+    /// Set in the `--sink` benchmark mode.
+    pub sink: Option<Arc<sink::Sink>>,
 }
 
 impl Portal for CloudState {
@@ -199,6 +207,7 @@ impl CloudService {
             config_changed: Arc::new(watch::channel(0).0),
             ingested: Arc::new(watch::channel(0).0),
             privacy_lead_ms: args.privacy_lead_ms,
+            sink: args.sink.then(Arc::default),
         };
         let app = crate::portal::harden(
             pages::routes().merge(api::routes()),

