@@ -160,17 +160,26 @@ fn forms(client: &Value) -> Vec<Vec<u8>> {
         .iter()
         .map(|b| b.as_u64().unwrap() as u8)
         .collect();
-    out.push(mac.clone());
+    // In binary, as a body's CLIENT_MAC TLV carries it: the simulator's
+    // MACs are mostly zero bytes, which SQLite's pages hold by chance.
+    let mut tlv = vec![0x00, 0x10, 0x00, 0x06];
+    tlv.extend(&mac);
+    out.push(tlv);
     out.push(hex::encode(&mac).into_bytes());
     let colons: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
     out.push(colons.join(":").into_bytes());
     if let Some(ip) = client["ip"].as_str() {
         let ip: std::net::IpAddr = ip.parse().unwrap();
         out.push(ip.to_string().into_bytes());
-        match ip {
-            std::net::IpAddr::V4(v4) => out.push(v4.octets().to_vec()),
-            std::net::IpAddr::V6(v6) => out.push(v6.octets().to_vec()),
-        }
+        // Likewise the CLIENT_IP TLV: four bytes alone would turn up by
+        // chance in megabytes of keys and hashes.
+        let octets = match ip {
+            std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+            std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+        };
+        let mut tlv = vec![0x00, 0x31, 0x00, octets.len() as u8];
+        tlv.extend(octets);
+        out.push(tlv);
     }
     if let Some(user) = client["user"].as_str() {
         out.push(user.as_bytes().to_vec());
@@ -189,7 +198,11 @@ fn find_any(haystack: &[u8], needles: &[Vec<u8>]) -> Option<String> {
         if let Some(candidates) = by_prefix.get(&[haystack[i], haystack[i + 1]])
             && let Some(n) = candidates.iter().find(|n| haystack[i..].starts_with(n))
         {
-            return Some(String::from_utf8_lossy(n).into_owned());
+            return Some(format!(
+                "{} (hex {})",
+                String::from_utf8_lossy(n),
+                hex::encode(n)
+            ));
         }
     }
     None
