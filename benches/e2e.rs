@@ -9,6 +9,8 @@
 //! (c) a pair on the same 10 controllers: cloud dedup cost
 //! (d) reconnect storm: all controllers restart at once, time to all Active
 //! (e) the web UI under load (wrk) while events stream
+//! (aps) 15,000 simulated APs on the AP Channel: RSS, CPU, time for all
+//!     to connect after a connector (re)start, the statistics page
 //! (ceiling) how far one connector goes: the same frames over raw rustls,
 //!     through the connector to a cloud that cannot be the bottleneck
 //!     (`spaces-cloud --sink`), and end to end into the embedded store
@@ -496,6 +498,129 @@ async fn scenario_ceiling(tmp: &Path) {
     );
 }
 
+/// APs of the simulator connected to a connector, in all.
+async fn aps_connected(http: &reqwest::Client, status: &str) -> u64 {
+    let s: Value = match http.get(format!("{status}/status.json")).send().await {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(_) => return 0,
+    };
+    s["aps"].as_array().map_or(0, |a| {
+        a.iter()
+            .map(|ap| ap["connected"].as_u64().unwrap_or(0))
+            .sum()
+    })
+}
+
+async fn scenario_aps(tmp: &Path) {
+    const APS: u32 = 15_000;
+    println!(
+        "\n(aps) {APS} simulated APs on one connector's AP Channel, 0.1 telemetry messages/s each"
+    );
+    let dir = tmp.join("aps");
+    // Production keepalive (the tests' fast echo would be 30,000 echoes/s
+    // here), and every AP from one simulator address.
+    let env = [
+        ("SPACES_CONNECTOR_AP_MAX_PER_ADDRESS", "20000"),
+        ("SPACES_CONNECTOR_ECHO_INTERVAL_MS", "15000"),
+        ("SPACES_CONNECTOR_DEAD_AFTER_MS", "30000"),
+    ];
+    // Once to make its state file and learn its ports, then stopped.
+    let mut c = ConnectorProc::start_on(&dir, "127.0.0.157", 0, 0, &env).await;
+    let https_port: u16 = c.base.rsplit(':').next().unwrap().parse().unwrap();
+    let ap_addr = c.ap_addr.clone();
+    let ap_port: u16 = ap_addr.rsplit(':').next().unwrap().parse().unwrap();
+    c.proc.term();
+    // The APs dial a connector that is not there yet.
+    let sim = Proc::spawn(Command::new(env!("CARGO_BIN_EXE_wlc-sim")).args([
+        "--controllers",
+        "0",
+        "--aps",
+        &APS.to_string(),
+        "--connector",
+        &ap_addr,
+        "--ap-rate",
+        "0.1",
+        "--status-listen",
+        "127.0.0.1:0",
+    ]));
+    let status = sim
+        .line_within("status on http://", 300)
+        .await
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .replace("/show/nmsp/status", "");
+    sim.line_within(&format!("ap-{APS} streaming"), 300).await;
+    let hashes: Vec<String> = sim
+        .lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("ap-") && l.contains("key hash"))
+        .map(|l| {
+            l.rsplit(' ')
+                .next()
+                .unwrap()
+                .trim_end_matches(')')
+                .to_string()
+        })
+        .collect();
+    assert_eq!(hashes.len(), APS as usize);
+    // Allowed as the API would, in one transaction while it is stopped.
+    {
+        let mut db = rusqlite::Connection::open(dir.join("connector.db")).unwrap();
+        let tx = db.transaction().unwrap();
+        for (i, h) in hashes.iter().enumerate() {
+            spaces_connector::connector::access_points::insert(&tx, &format!("AP {i}"), h, "")
+                .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    // Plain HTTP to the simulator: the pin never applies.
+    let http = client_for("none", Arc::new(reqwest::cookie::Jar::default()));
+    let mut c: Option<ConnectorProc> = None;
+    for round in ["start", "restart"] {
+        if let Some(mut old) = c.take() {
+            old.proc.term();
+        }
+        let t = Instant::now();
+        let started = ConnectorProc::start_on(&dir, "127.0.0.157", https_port, ap_port, &env).await;
+        let ready = t.elapsed();
+        let all = eventually(120, "every AP connected", || async {
+            (aps_connected(&http, &status).await >= APS as u64).then(|| t.elapsed())
+        })
+        .await;
+        println!(
+            "  connector {round}: serving after {:.1} s; all {APS} APs connected {:.1} s after it was started",
+            ready.as_secs_f64(),
+            all.as_secs_f64()
+        );
+        c = Some(started);
+    }
+    let c = c.unwrap();
+    let pid = c.proc.child.id();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let cpu0 = cpu_secs(pid);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let cpu = (cpu_secs(pid) - cpu0) / 10.0 * 100.0;
+    let mut page_ms = Vec::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        let r = c.http.get(c.at("/statistics")).send().await.unwrap();
+        assert!(r.status().is_success());
+        let _ = r.bytes().await.unwrap();
+        page_ms.push(t.elapsed().as_millis() as i64);
+    }
+    println!(
+        "  steady: connector RSS {:.1} MiB (peak {:.1}), CPU {cpu:.1} %; statistics page p50 {} ms, max {} ms over 7 loads",
+        status_kb(pid, "VmRSS:") as f64 / 1024.0,
+        status_kb(pid, "VmHWM:") as f64 / 1024.0,
+        pct(&mut page_ms.clone(), 0.5),
+        page_ms.iter().max().unwrap()
+    );
+    shutdown(vec![sim, c.proc]);
+}
+
 fn shutdown(procs: Vec<Proc>) {
     for mut p in procs {
         p.term();
@@ -659,6 +784,9 @@ async fn main() {
     }
     if matches!(which.as_str(), "e" | "all") {
         scenario_e(tmp.path()).await;
+    }
+    if matches!(which.as_str(), "aps" | "all") {
+        scenario_aps(tmp.path()).await;
     }
     if matches!(which.as_str(), "ceiling" | "all") {
         scenario_ceiling(tmp.path()).await;

@@ -45,6 +45,8 @@ pub struct SimAp {
     feed: broadcast::Sender<Bytes>,
     generated: AtomicU64,
     connected: AtomicUsize,
+    /// Sessions that got through the handshake, in all.
+    sessions: AtomicU64,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -54,9 +56,12 @@ impl SimAp {
         let identity = Arc::new(Identity::generate(&spec.name, vec![spec.name.clone()])?);
         let ap = Arc::new(SimAp {
             identity,
-            feed: broadcast::channel(1 << 16).0,
+            // Thirty seconds of its own telemetry: a slot each costs
+            // memory, and 15,000 APs with 65,536 slots each would not fit.
+            feed: broadcast::channel(((spec.rate.max(0.0) * 30.0) as usize).clamp(64, 1 << 16)).0,
             generated: AtomicU64::new(0),
             connected: AtomicUsize::new(0),
+            sessions: AtomicU64::new(0),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
             spec,
@@ -84,8 +89,14 @@ impl SimAp {
         self.tasks.wait().await;
     }
 
+    /// Dials `addr` again and again, as an AP does: after a session, at
+    /// once (with a little jitter); after failed attempts, backing off
+    /// from 0.5 s to 30 s, so that thousands of APs facing a connector
+    /// that is away do not storm it (or the machine) with connects.
     async fn keep_connected(&self, addr: SocketAddr) {
+        let mut delay = Duration::from_millis(500);
         loop {
+            let sessions = self.sessions.load(Relaxed);
             let r = tokio::select! {
                 _ = self.cancel.cancelled() => return,
                 r = self.stream_to(addr) => r,
@@ -93,10 +104,15 @@ impl SimAp {
             if let Err(e) = r {
                 tracing::debug!(ap = %self.spec.name, connector = %addr, "AP link down: {e}");
             }
+            if self.sessions.load(Relaxed) != sessions {
+                delay = Duration::from_millis(500);
+            }
+            let jittered = delay.mul_f64(rand::rng().random_range(0.5..1.0));
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = tokio::time::sleep(jittered) => {}
             }
+            delay = (delay * 2).min(Duration::from_secs(30));
         }
     }
 
@@ -133,6 +149,7 @@ impl SimAp {
         }
         let mut feed = self.feed.subscribe();
         self.connected.fetch_add(1, Relaxed);
+        self.sessions.fetch_add(1, Relaxed);
         let result = async {
             loop {
                 tokio::select! {

@@ -196,7 +196,19 @@ impl ConnectorProc {
 
     /// [`ConnectorProc::start`] on any ports with more options in `env`.
     pub async fn start_env(dir: &Path, ip: &str, env: &[(&str, &str)]) -> ConnectorProc {
-        let serving = serve_logging(dir, ip, 0, 0, "warn", Stdio::null(), env).await;
+        ConnectorProc::start_on(dir, ip, 0, 0, env).await
+    }
+
+    /// [`ConnectorProc::start`] on the given ports (0: any) with more
+    /// options in `env`.
+    pub async fn start_on(
+        dir: &Path,
+        ip: &str,
+        https_port: u16,
+        ap_port: u16,
+        env: &[(&str, &str)],
+    ) -> ConnectorProc {
+        let serving = serve_logging(dir, ip, https_port, ap_port, "warn", Stdio::null(), env).await;
         ConnectorProc::ready(serving, dir, ip).await
     }
 
