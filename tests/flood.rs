@@ -64,6 +64,9 @@ async fn floods_stay_under_the_memory_ceiling_and_legit_events_arrive_once() {
             "40",
             "--ap-rate",
             "2000",
+            // As attackers do: no backoff.
+            "--ap-hammer-ms",
+            "500",
             "--connector",
             &c.ap_addr,
             "--duration",

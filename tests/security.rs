@@ -156,6 +156,7 @@ fn sim_ap(name: &str, index: u32, connector: std::net::SocketAddr) -> std::sync:
         limit: None,
         wait_for: 0,
         seed: 3,
+        hammer: None,
     })
     .unwrap()
 }

@@ -98,6 +98,11 @@ struct Args {
     /// Telemetry messages per second, per AP (default: --rate).
     #[arg(long)]
     ap_rate: Option<f64>,
+    /// APs retry a refused or failed connection every this many
+    /// milliseconds instead of backing off (0.5 s doubling to 30 s): rogue
+    /// APs hammering a connector.
+    #[arg(long, value_name = "MS")]
+    ap_hammer_ms: Option<u64>,
     /// Pad every notification with this many bytes (an unknown TLV that a
     /// connector skips), up to 60,000: a controller flooding large frames.
     #[arg(long, default_value_t = 0)]
@@ -258,6 +263,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             index: i,
             connectors: args.connectors.clone(),
             rate: args.ap_rate.unwrap_or(args.rate),
+            hammer: args.ap_hammer_ms.map(Duration::from_millis),
             limit: args.limit,
             wait_for: args.wait_for.min(args.connectors.len()),
             seed: args.seed,

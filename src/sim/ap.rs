@@ -35,6 +35,9 @@ pub struct ApSpec {
     pub limit: Option<u64>,
     /// Hold telemetry until connected to this many connectors.
     pub wait_for: usize,
+    /// Retry a failed connect after exactly this long instead of backing
+    /// off: a rogue that hammers the connector, as an attacker would.
+    pub hammer: Option<Duration>,
     pub seed: u64,
 }
 
@@ -112,7 +115,10 @@ impl SimAp {
                 _ = self.cancel.cancelled() => return,
                 _ = tokio::time::sleep(jittered) => {}
             }
-            delay = (delay * 2).min(Duration::from_secs(30));
+            delay = match self.spec.hammer {
+                Some(fixed) => fixed,
+                None => (delay * 2).min(Duration::from_secs(30)),
+            };
         }
     }
 
