@@ -96,7 +96,9 @@ async fn floods_stay_under_the_memory_ceiling_and_legit_events_arrive_once() {
         .unwrap()
     };
     // What the controller itself counts as sent to this connector, once it
-    // has sent all it will (`show nmsp status`, Tx Data).
+    // has sent all it will (`show nmsp status`, Tx Data; what it made
+    // before the connector subscribed is never sent).
+    let last_tx = std::cell::Cell::new((-1i64, std::time::Instant::now()));
     let sent = eventually(90, "the legitimate controller done", || async {
         let s = legit.status().await;
         let ctrl = &s["controllers"][0];
@@ -104,7 +106,16 @@ async fn floods_stay_under_the_memory_ceiling_and_legit_events_arrive_once() {
         if ctrl["generated"] != 3000 || row["lagged"] != 0 {
             return None;
         }
-        row["tx_data"].as_i64()
+        // Generated is not yet written: the session's queue may still hold
+        // some while the connector pushes back on the flood. Done is when
+        // Tx Data stops moving (for a second).
+        let tx = row["tx_data"].as_i64()?;
+        let (before, since) = last_tx.get();
+        if tx != before {
+            last_tx.set((tx, std::time::Instant::now()));
+            return None;
+        }
+        (since.elapsed() >= std::time::Duration::from_secs(1)).then_some(tx)
     })
     .await;
     let (events, unique) = eventually(120, "every event it sent, in the cloud", || async {
