@@ -135,13 +135,7 @@ async fn start_sim(n: u32, rate: f64, listen: &str, cert_dir: &Path) -> Sim {
             .arg(cert_dir),
     );
     // Making a thousand certificates takes a while the first time.
-    let status = proc
-        .line_within("status on http://", 180)
-        .await
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .replace("/show/nmsp/status", "");
+    let status = status_base(&proc, 180).await;
     let mut addrs = Vec::new();
     for i in 1..=n {
         let l = proc.line_with(&format!("wlc-sim-{i} listening on")).await;
@@ -152,6 +146,16 @@ async fn start_sim(n: u32, rate: f64, listen: &str, cert_dir: &Path) -> Sim {
         status,
         addrs,
     }
+}
+
+/// The base URL of a simulator's status endpoint, once it printed it.
+async fn status_base(sim: &Proc, secs: u64) -> String {
+    sim.line_within("status on http://", secs)
+        .await
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .replace("/show/nmsp/status", "")
 }
 
 impl Sim {
@@ -543,13 +547,7 @@ async fn scenario_aps(tmp: &Path) {
         "--status-listen",
         "127.0.0.1:0",
     ]));
-    let status = sim
-        .line_within("status on http://", 300)
-        .await
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .replace("/show/nmsp/status", "");
+    let status = status_base(&sim, 300).await;
     sim.line_within(&format!("ap-{APS} streaming"), 300).await;
     let hashes: Vec<String> = sim
         .lines

@@ -223,13 +223,9 @@ async fn events(
         .call(move |c| {
             // A member too old to hash client identities for a tenant
             // that asked for it: nothing of its stream is stored. It
-            // keeps its spool, and delivers once upgraded.
-            let protocol: u32 = c.query_row(
-                "SELECT protocol_version FROM members WHERE instance_id = ?1",
-                [&m.instance_id],
-                |r| r.get(0),
-            )
-            .map_err(crate::db::DbError::from)?;
+            // keeps its spool, and delivers once upgraded. (The version
+            // came with its authentication: no query per batch.)
+            let protocol = m.protocol_version;
             if privacy::refuses(c, &m.group_id, protocol)? {
                 return Err(CloudError::Conflict(format!(
                     "this tenant hashes client MAC, IP and user names before they leave the site, and this connector (protocol {protocol}) cannot: upgrade it; its events are refused so that none reaches the cloud in the clear"

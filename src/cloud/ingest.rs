@@ -289,6 +289,7 @@ mod tests {
         Member {
             instance_id: id.into(),
             group_id: "g".into(),
+            protocol_version: crate::contract::cloud_api::PROTOCOL_VERSION,
         }
     }
 

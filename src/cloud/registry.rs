@@ -117,6 +117,8 @@ impl Group {
 pub struct Member {
     pub instance_id: String,
     pub group_id: String,
+    /// The contract version it last registered or heartbeated with.
+    pub protocol_version: u32,
 }
 
 fn check_name(name: &str, what: &str) -> Result<String, CloudError> {
@@ -477,12 +479,13 @@ pub fn register(
 pub fn authenticate(conn: &Connection, credential: &str) -> Result<Option<Member>, DbError> {
     Ok(conn
         .query_row(
-            "SELECT instance_id, group_id FROM members WHERE credential_hash = ?1",
+            "SELECT instance_id, group_id, protocol_version FROM members WHERE credential_hash = ?1",
             [secret_hash(credential)],
             |r| {
                 Ok(Member {
                     instance_id: r.get(0)?,
                     group_id: r.get(1)?,
+                    protocol_version: r.get(2)?,
                 })
             },
         )
