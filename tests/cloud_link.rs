@@ -122,6 +122,85 @@ async fn events_reach_the_firehose_exactly_once() {
     assert_eq!(rest.lines().count(), 600);
     let page = cloud.group_page(&group).await;
     assert!(page.contains(r#"id="events-unique">1000<"#), "group totals");
+
+    // A member of an older version, which sends gzipped JSON, in the same
+    // group: its copies of the same events are duplicates of the compact
+    // batches' (one key whichever form carried them), and its new event
+    // is stored.
+    let older = client_from(&cloud.pin, "127.0.0.44");
+    let r: Value = older
+        .post(format!("{}/api/v1/register", cloud.url))
+        .json(&register_body(
+            &token,
+            &uuid::Uuid::new_v4().to_string(),
+            PROTOCOL_VERSION,
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cred = r["credential"].as_str().unwrap().to_string();
+    let mut copies: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            json!({"key": e["key"], "channel": e["channel"], "source": e["source"],
+                   "msg_type": e["msg_type"], "body": e["body"], "received_at_ms": 1})
+        })
+        .collect();
+    let mut own = copies[0].clone();
+    let body = spaces_connector::nmsp::notification::measurement(
+        9_999,
+        spaces_connector::clock::now_ms(),
+        [7; 6],
+        [8; 6],
+        -60,
+        1,
+    );
+    let source = own["source"].as_str().unwrap().to_string();
+    own["key"] = hex::encode(spaces_connector::contract::event::dedup_key(
+        &source, 15, &body,
+    ))
+    .into();
+    own["msg_type"] = 15.into();
+    own["body"] = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &body).into();
+    copies.push(own);
+    let json = serde_json::to_vec(&json!({"batch_id": "older-1", "events": copies})).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &json).unwrap();
+    let ack: Value = older
+        .post(format!("{}/api/v1/events", cloud.url))
+        .bearer_auth(&cred)
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (ack["new"].as_u64(), ack["duplicates"].as_u64()),
+        (Some(1), Some(1000)),
+        "{ack}"
+    );
+    assert_eq!(cloud.firehose().await.len(), 1001);
+    // A compact batch that is not one is refused with the reason.
+    let r = older
+        .post(format!("{}/api/v1/events", cloud.url))
+        .bearer_auth(&cred)
+        .header(
+            "content-type",
+            spaces_connector::contract::event_batch::CONTENT_TYPE,
+        )
+        .body("SCB1\x05")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("the batch ends early"));
     // A foreign firehose key is refused.
     let r = cloud
         .http

@@ -22,6 +22,7 @@ use crate::contract::cloud_api::{
     AccessPointConfig, BatchAck, ControllerConfig, EventBatch, GroupConfig, Heartbeat,
     HeartbeatAck, PROTOCOL_VERSION, RegisterRequest, RegisterResponse, path,
 };
+use crate::contract::event_batch;
 use crate::portal::error::{ApiError, WebError};
 
 /// Largest event batch accepted, after decompression.
@@ -210,10 +211,26 @@ async fn remove_access_point(
 async fn events(
     State(state): State<CloudState>,
     MemberAuth(m): MemberAuth,
+    headers: http::HeaderMap,
     body: Bytes,
 ) -> Result<Json<BatchAck>, ApiError> {
-    let batch: EventBatch = serde_json::from_slice(&body)
-        .map_err(|e| WebError::BadRequest(format!("not an event batch: {e}")))?;
+    // The compact layout, or an older member's JSON: both are decoded and
+    // every key computed here, off the request threads (a SHA-256 an event).
+    let compact = headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes() == event_batch::CONTENT_TYPE.as_bytes());
+    let batch = tokio::task::spawn_blocking(move || {
+        if compact {
+            event_batch::decode(body).map_err(|e| e.to_string())
+        } else {
+            serde_json::from_slice::<EventBatch>(&body)
+                .map(event_batch::check_json)
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await
+    .map_err(|e| WebError::Internal(e.to_string()))?
+    .map_err(|e| WebError::BadRequest(format!("not an event batch: {e}")))?;
     if let Some(sink) = &state.sink {
         return Ok(Json(sink.take(&batch)));
     }

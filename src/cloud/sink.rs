@@ -1,6 +1,6 @@
 //! `spaces-cloud --sink`, a benchmark mode: event batches are
 //! authenticated, decompressed, decoded and checked exactly as for the
-//! store (`ingest::decode_event`), acknowledged and counted, and nothing
+//! store (`contract::event_batch`), acknowledged and counted, and nothing
 //! is stored. It takes the cloud out of the measurement so that a
 //! benchmark sees how far one connector goes (`benches/e2e.rs`,
 //! scenario "ceiling"). Never for production: a sink keeps no event.
@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use serde::Serialize;
 
-use super::ingest::decode_event;
-use crate::contract::cloud_api::{BatchAck, EventBatch};
+use crate::contract::cloud_api::BatchAck;
+use crate::contract::event_batch::CheckedBatch;
 
 /// One latency sample is taken per this many events.
 const SAMPLE_EVERY: u64 = 16;
@@ -40,19 +40,15 @@ pub struct SinkReport {
 
 impl Sink {
     /// Checks and counts a batch; acknowledges every good event as new.
-    pub fn take(&self, batch: &EventBatch) -> BatchAck {
+    pub fn take(&self, batch: &CheckedBatch) -> BatchAck {
         let before = self.events.load(Relaxed);
         let now = crate::clock::now_ms();
-        let mut accepted = 0usize;
+        let accepted = batch.events.len();
+        self.refused.fetch_add(batch.forged as u64, Relaxed);
         let mut samples = Vec::new();
         for (i, e) in batch.events.iter().enumerate() {
-            let Some((_, body)) = decode_event(e) else {
-                self.refused.fetch_add(1, Relaxed);
-                continue;
-            };
-            accepted += 1;
             if (before + i as u64).is_multiple_of(SAMPLE_EVERY)
-                && let Ok(f) = crate::nmsp::NotificationFields::parse(&body)
+                && let Ok(f) = crate::nmsp::NotificationFields::parse(&e.body)
             {
                 samples.push(now.saturating_sub(f.timestamp_ms).min(u32::MAX as u64) as u32);
             }
@@ -88,8 +84,9 @@ impl Sink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::cloud_api::WireEvent;
+    use crate::contract::cloud_api::{EventBatch, WireEvent};
     use crate::contract::event::{Channel, dedup_key};
+    use crate::contract::event_batch::check_json;
     use base64::Engine;
 
     #[test]
@@ -107,10 +104,10 @@ mod tests {
         let mut forged = good.clone();
         forged.key = "00".repeat(32);
         let sink = Sink::default();
-        let ack = sink.take(&EventBatch {
+        let ack = sink.take(&check_json(EventBatch {
             batch_id: "b".into(),
             events: vec![good, forged],
-        });
+        }));
         assert_eq!((ack.accepted, ack.new), (1, 1));
         let r = sink.report();
         assert_eq!((r.events, r.batches, r.refused), (1, 1, 1));

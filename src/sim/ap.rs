@@ -203,7 +203,12 @@ impl SimAp {
         ];
         let start = Instant::now();
         let mut seq = 0u64;
-        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        // Woken about once per message (between 10 ms and 1 s): 15,000 APs
+        // ticking every 10 ms would be 1.5 million wakeups a second and
+        // take the simulator's two cores from the handshakes it drives.
+        let period = Duration::from_secs_f64((1.0 / spec.rate.max(1e-3)).clamp(0.01, 1.0));
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => return,

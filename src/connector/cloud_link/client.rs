@@ -14,6 +14,7 @@ use crate::contract::cloud_api::{
     AccessPointConfig, ApiErrorBody, BatchAck, ControllerConfig, GroupConfig, Heartbeat,
     HeartbeatAck, RegisterRequest, RegisterResponse, path,
 };
+use crate::contract::event_batch;
 use crate::contract::token::Token;
 use crate::tls::pin::PinnedKey;
 
@@ -175,13 +176,19 @@ impl CloudClient {
         self.send(self.request(reqwest::Method::DELETE, &p)).await
     }
 
-    /// Sends one spooled batch, already gzipped JSON.
-    pub async fn events(&self, gzipped: Vec<u8>) -> Result<BatchAck, ClientError> {
+    /// Sends one spooled batch as it was spooled: the compact layout
+    /// (zstd), or gzipped JSON when an older version spooled it.
+    pub async fn events(&self, payload: Vec<u8>) -> Result<BatchAck, ClientError> {
+        let (content_type, encoding) = if event_batch::is_compressed_batch(&payload) {
+            (event_batch::CONTENT_TYPE, "zstd")
+        } else {
+            ("application/json", "gzip")
+        };
         let rb = self
             .request(reqwest::Method::POST, path::EVENTS)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::CONTENT_ENCODING, "gzip")
-            .body(gzipped);
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .header(reqwest::header::CONTENT_ENCODING, encoding)
+            .body(payload);
         self.send(rb).await
     }
 

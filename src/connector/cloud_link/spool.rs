@@ -1,5 +1,7 @@
-//! The durable event spool: every batch is written here (gzipped JSON)
-//! before it is sent, and deleted once the cloud acknowledged it. While
+//! The durable event spool: every batch is written here (in the compact
+//! layout of `contract::event_batch`; an older version's rows are gzipped
+//! JSON, sent as they are) before it is sent, and deleted once the cloud
+//! acknowledged it. While
 //! the cloud is away the spool grows up to its cap; past the cap the
 //! oldest batches are dropped and their events counted, never silently.
 
