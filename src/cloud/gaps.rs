@@ -40,10 +40,12 @@ pub struct SourceGaps {
     pub last_detected_ms: i64,
 }
 
-/// The highest sequence seen per source, read once per batch.
+/// The highest sequence seen per source, read once per batch and written
+/// once per batch ([`Tracker::save`]), not once per event.
 #[derive(Default)]
 pub struct Tracker {
     highest: HashMap<String, Option<i64>>,
+    changed: std::collections::HashSet<String>,
 }
 
 impl Tracker {
@@ -90,12 +92,23 @@ impl Tracker {
             }
         };
         if highest != Some(next_highest) {
-            conn.execute(
-                "INSERT INTO source_sequences (group_id, source, highest) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (group_id, source) DO UPDATE SET highest = excluded.highest",
-                params![group, source, next_highest],
-            )?;
             self.highest.insert(source.to_string(), Some(next_highest));
+            self.changed.insert(source.to_string());
+        }
+        Ok(())
+    }
+
+    /// Writes the highest sequences that changed (in the batch's
+    /// transaction, before it commits).
+    pub fn save(&mut self, conn: &Connection, group: &str) -> Result<(), DbError> {
+        let mut upsert = conn.prepare_cached(
+            "INSERT INTO source_sequences (group_id, source, highest) VALUES (?1, ?2, ?3)
+             ON CONFLICT (group_id, source) DO UPDATE SET highest = excluded.highest",
+        )?;
+        for source in self.changed.drain() {
+            if let Some(Some(h)) = self.highest.get(&source) {
+                upsert.execute(params![group, source, h])?;
+            }
         }
         Ok(())
     }
@@ -179,8 +192,8 @@ pub fn publish_due(conn: &Connection, now_ms: i64) -> Result<usize, DbError> {
         let body = serde_json::to_vec(&record).unwrap_or_default();
         let key = sha2::Sha256::digest(format!("{CHANNEL}/{source}/{first}/{last}")).to_vec();
         tx.execute(
-            "INSERT OR IGNORE INTO events (group_id, key, channel, source, msg_type, body, ingested_at_ms)
-             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
+            "INSERT OR IGNORE INTO events (group_id, key, event_ms, channel, source, msg_type, body, ingested_at_ms)
+             VALUES (?1, ?2, 0, ?3, ?4, 0, ?5, ?6)",
             params![group, key, CHANNEL, source, body, now_ms],
         )?;
         tx.execute(
@@ -209,6 +222,7 @@ mod tests {
             for seq in [1, 2, 3, 7, 8, 20] {
                 t.observe(c, "g", "s", seq, 0)?;
             }
+            t.save(c, "g")?;
             // 4..=6 and 9..=19 missing: 14 events in two gaps.
             assert!(report(c, "g", 1)?.is_empty(), "not before the grace");
             let r = report(c, "g", GRACE_MS)?;

@@ -145,7 +145,58 @@ CREATE TABLE group_access_points (
         M::up(crate::portal::audit::AUDIT_TABLE),
         // A tenant's client privacy setting and its salts.
         M::up(super::privacy::TABLE),
+        // Dedup keys indexed behind the event's own time: keys are random,
+        // so an index on them alone takes each insert to a random page,
+        // and every batch rewrote thousands of pages into the log (the
+        // store's bound, measured). Ordered by the controller's timestamp
+        // first, a batch's inserts land on a few pages at the index's end.
+        // Exact still: one body, one timestamp, one key.
+        M::up_with_hook(EVENTS_BY_TIME, fill_event_times),
     ])
+}
+
+const EVENTS_BY_TIME: &str = r#"
+CREATE TABLE events_by_time (
+    offset         INTEGER PRIMARY KEY AUTOINCREMENT,
+    group_id       TEXT NOT NULL,
+    key            BLOB NOT NULL,
+    event_ms       INTEGER NOT NULL,
+    channel        TEXT NOT NULL,
+    source         TEXT NOT NULL,
+    msg_type       INTEGER NOT NULL,
+    body           BLOB NOT NULL,
+    ingested_at_ms INTEGER NOT NULL
+) STRICT;
+-- Firehose offsets never go back, even when every event had been purged.
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'events_by_time', seq FROM sqlite_sequence WHERE name = 'events';
+INSERT INTO events_by_time
+    SELECT offset, group_id, key, 0, channel, source, msg_type, body, ingested_at_ms FROM events;
+DROP TABLE events;
+ALTER TABLE events_by_time RENAME TO events;
+"#;
+
+/// The time a stored event's dedup index goes by: the controller's own
+/// timestamp in its body, the same in every member's copy (0 for a body
+/// without one: a gap record, a malformed notification).
+pub fn event_ms(body: &[u8]) -> i64 {
+    crate::nmsp::NotificationFields::parse(body)
+        .map(|f| f.timestamp_ms.min(i64::MAX as u64) as i64)
+        .unwrap_or(0)
+}
+
+fn fill_event_times(tx: &rusqlite::Transaction) -> rusqlite_migration::HookResult {
+    let rows: Vec<(i64, i64)> = {
+        let mut stmt = tx.prepare("SELECT offset, body FROM events")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, event_ms(&r.get::<_, Vec<u8>>(1)?))))?
+            .collect::<Result<_, _>>()?
+    };
+    let mut update = tx.prepare("UPDATE events SET event_ms = ?2 WHERE offset = ?1")?;
+    for (offset, ms) in rows {
+        update.execute([offset, ms])?;
+    }
+    tx.execute_batch("CREATE UNIQUE INDEX events_dedup ON events (group_id, event_ms, key);")?;
+    Ok(())
 }
 
 pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
@@ -155,8 +206,51 @@ pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::params;
+
     #[test]
     fn migrations_are_valid() {
         assert!(super::steps().validate().is_ok());
+    }
+
+    #[test]
+    fn events_move_to_the_time_ordered_index_keeping_offsets_and_dedup() {
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
+        let steps = super::steps();
+        // The nine migrations before the time-ordered index.
+        steps.to_version(&mut c, 9).unwrap();
+        let body =
+            crate::nmsp::notification::measurement(1, 1_700_000_000_000, [1; 6], [2; 6], -50, 6);
+        let insert =
+            "INSERT INTO events (group_id, key, channel, source, msg_type, body, ingested_at_ms)
+                      VALUES ('g', ?1, 'controller', 's', 15, ?2, 0)";
+        c.execute(insert, params![[1u8; 32], &body[..]]).unwrap();
+        c.execute(insert, params![[2u8; 32], b"no fields".to_vec()])
+            .unwrap();
+        // Purged: the offsets' high-water mark must survive the move.
+        c.execute("DELETE FROM events WHERE key = ?1", [[2u8; 32]])
+            .unwrap();
+        steps.to_latest(&mut c).unwrap();
+        let (offset, ms): (i64, i64) = c
+            .query_row("SELECT offset, event_ms FROM events", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((offset, ms), (1, 1_700_000_000_000));
+        let again = "INSERT OR IGNORE INTO events (group_id, key, event_ms, channel, source, msg_type, body, ingested_at_ms)
+                     VALUES ('g', ?1, ?2, 'controller', 's', 15, x'00', 0)";
+        assert_eq!(
+            c.execute(again, params![[1u8; 32], ms]).unwrap(),
+            0,
+            "still a duplicate"
+        );
+        assert_eq!(c.execute(again, params![[3u8; 32], 5]).unwrap(), 1);
+        let newest: i64 = c
+            .query_row("SELECT MAX(offset) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert!(
+            newest > 2,
+            "offsets go on after the purged one, not from it"
+        );
     }
 }
