@@ -1,12 +1,13 @@
 //! An event: one data notification a controller sent, as the connector
 //! forwards it to the cloud.
 //!
-//! Its `dedup_key` is computed only from what every connector's copy has in
-//! common (DESIGN.md §3.4): the controller's identity (the SHA-256 of its
+//! Its [`dedup_key`] is computed only from what every connector's copy has
+//! in common (DESIGN.md §3.4): the controller's identity (the SHA-256 of its
 //! certificate key, the same whichever address a connector dials), the
 //! message type and the body, which carries the controller's own sequence
-//! and timestamp. Two connectors receiving the same message compute the
-//! same key; the cloud stores each key once.
+//! and timestamp. Every copy of one message has the same key; the cloud
+//! computes it on arrival (it never trusts a sender's) and stores each key
+//! once, so a connector does not compute it at all.
 
 use std::sync::Arc;
 
@@ -28,22 +29,36 @@ pub struct Event {
     pub source: Arc<str>,
     pub msg_type: u8,
     pub body: Bytes,
-    pub dedup_key: [u8; 32],
     /// When this connector received it (ms since the epoch).
     pub received_at_ms: u64,
 }
 
 impl Event {
     pub fn new(channel: Channel, source: Arc<str>, msg_type: u8, body: Bytes) -> Event {
-        let dedup_key = dedup_key(&source, msg_type, &body);
+        Event::received_at(channel, source, msg_type, body, crate::clock::now_ms())
+    }
+
+    /// An event received at `received_at_ms` (a link reads the clock once
+    /// for all the frames one read brought).
+    pub fn received_at(
+        channel: Channel,
+        source: Arc<str>,
+        msg_type: u8,
+        body: Bytes,
+        received_at_ms: u64,
+    ) -> Event {
         Event {
             channel,
             source,
             msg_type,
             body,
-            dedup_key,
-            received_at_ms: crate::clock::now_ms(),
+            received_at_ms,
         }
+    }
+
+    /// Its dedup key, as the cloud computes it.
+    pub fn dedup_key(&self) -> [u8; 32] {
+        dedup_key(&self.source, self.msg_type, &self.body)
     }
 }
 
@@ -65,9 +80,9 @@ mod tests {
         let body = Bytes::from_static(b"\x00\x02\x00\x08\x00\x00\x00\x00\x00\x00\x00\x07");
         let a = Event::new(Channel::Controller, "abc".into(), 15, body.clone());
         let b = Event::new(Channel::Controller, "abc".into(), 15, body.clone());
-        assert_eq!(a.dedup_key, b.dedup_key);
-        assert_ne!(a.dedup_key, dedup_key("abd", 15, &body));
-        assert_ne!(a.dedup_key, dedup_key("abc", 18, &body));
+        assert_eq!(a.dedup_key(), b.dedup_key());
+        assert_ne!(a.dedup_key(), dedup_key("abd", 15, &body));
+        assert_ne!(a.dedup_key(), dedup_key("abc", 18, &body));
         // The separator keeps (source, type) from running into the body.
         assert_ne!(dedup_key("ab", 15, b"c"), dedup_key("a", 15, b"bc"));
     }

@@ -285,7 +285,7 @@ mod tests {
         assert_eq!(batch.batch_id, "b-1");
         assert_eq!(batch.events.len(), 3);
         for (got, sent) in batch.events.iter().zip(&events) {
-            assert_eq!(got.key, sent.dedup_key);
+            assert_eq!(got.key, sent.dedup_key());
             assert_eq!(&*got.source, &*sent.source);
             assert_eq!((got.channel, got.msg_type), (sent.channel, sent.msg_type));
             assert_eq!(got.body, sent.body);
@@ -304,7 +304,7 @@ mod tests {
         let json = EventBatch {
             batch_id: "j".into(),
             events: vec![WireEvent {
-                key: hex::encode(e.dedup_key),
+                key: hex::encode(e.dedup_key()),
                 channel: e.channel,
                 source: source.clone(),
                 msg_type: e.msg_type,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
@@ -20,6 +20,10 @@ use super::link_stats::LinkStats;
 use super::queue::{self, SourceQueue};
 use crate::contract::event::{Channel, Event};
 use crate::nmsp::{DecodeError, FrameCodec, FrameError, Message, MessageType};
+
+/// Frames handled in one wakeup of a link, at most: enough to spread the
+/// per-wakeup costs, few enough that echo and liveness timers stay prompt.
+const MAX_BURST: usize = 64;
 
 /// Timers of a session; tests shorten them.
 #[derive(Debug, Clone, Copy)]
@@ -142,44 +146,62 @@ impl<S: AsyncRead + AsyncWrite + Unpin> NmspLink<S> {
                 }
                 msg = self.next_message(), if pending.is_none() => {
                     last_rx = Instant::now();
-                    match msg? {
-                        Some(Message::EchoResponse { transaction_id }) => {
-                            self.stats.echo_responses_received.fetch_add(1, Relaxed);
-                            if let Some((id, at)) = echo_sent_at
-                                && id == transaction_id
-                            {
-                                self.stats.echo_rtt_us.store(at.elapsed().as_micros() as u64, Relaxed);
-                                echo_sent_at = None;
-                            }
-                        }
-                        Some(Message::EchoRequest { transaction_id }) => {
-                            self.send(Message::EchoResponse { transaction_id }).await?;
-                        }
-                        Some(Message::Notification { msg_type, body, sequence, timestamp_ms }) => {
-                            self.stats.data_in.fetch_add(1, Relaxed);
-                            self.stats.saw_sequence(sequence);
-                            // With client privacy on, nothing leaves this
-                            // point with a client's MAC, IP or user name.
-                            let Some(body) = events.privacy.apply(timestamp_ms, body) else {
-                                self.stats.malformed.fetch_add(1, Relaxed);
-                                self.stats.note_error(
-                                    "dropped a notification whose client fields could not be hashed".into(),
-                                );
-                                continue;
-                            };
-                            let event = Event::new(channel, source.clone(), msg_type as u8, body);
-                            match events.try_push(event) {
-                                Ok(()) => {}
-                                Err((e, None)) => {
-                                    // Our share of the queue is full: stop
-                                    // reading until the uplink catches up.
-                                    self.stats.paused.fetch_add(1, Relaxed);
-                                    pending = Some(e);
+                    // Every frame one read brought is handled in this
+                    // wakeup (up to a bound, so the timers get their turn):
+                    // one clock reading and one look at the privacy
+                    // schedule per burst rather than per frame.
+                    let received_at_ms = crate::clock::now_ms();
+                    let privacy = events.privacy.current();
+                    let mut next = Some(msg);
+                    let mut burst = 0;
+                    while let Some(msg) = next.take() {
+                        burst += 1;
+                        match msg? {
+                            Some(Message::EchoResponse { transaction_id }) => {
+                                self.stats.echo_responses_received.fetch_add(1, Relaxed);
+                                if let Some((id, at)) = echo_sent_at
+                                    && id == transaction_id
+                                {
+                                    self.stats.echo_rtt_us.store(at.elapsed().as_micros() as u64, Relaxed);
+                                    echo_sent_at = None;
                                 }
-                                Err((_, Some(_))) => return Err(SessionError::Shutdown),
                             }
+                            Some(Message::EchoRequest { transaction_id }) => {
+                                self.send(Message::EchoResponse { transaction_id }).await?;
+                            }
+                            Some(Message::Notification { msg_type, body, sequence, timestamp_ms }) => {
+                                self.stats.data_in.fetch_add(1, Relaxed);
+                                self.stats.saw_sequence(sequence);
+                                // With client privacy on, nothing leaves this
+                                // point with a client's MAC, IP or user name.
+                                match privacy.apply(timestamp_ms, body) {
+                                    None => {
+                                        self.stats.malformed.fetch_add(1, Relaxed);
+                                        self.stats.note_error(
+                                            "dropped a notification whose client fields could not be hashed".into(),
+                                        );
+                                    }
+                                    Some(body) => {
+                                        let event = Event::received_at(channel, source.clone(), msg_type as u8, body, received_at_ms);
+                                        match events.try_push(event) {
+                                            Ok(()) => {}
+                                            Err((e, None)) => {
+                                                // Our share of the queue is full: stop
+                                                // reading until the uplink catches up.
+                                                self.stats.paused.fetch_add(1, Relaxed);
+                                                pending = Some(e);
+                                            }
+                                            Err((_, Some(_))) => return Err(SessionError::Shutdown),
+                                        }
+                                    }
+                                }
+                            }
+                            Some(_) | None => {}
                         }
-                        Some(_) | None => {}
+                        if pending.is_none() && burst < MAX_BURST {
+                            // Only what can be read without waiting.
+                            next = self.next_message().now_or_never();
+                        }
                     }
                 }
             }

@@ -145,6 +145,16 @@ impl PrivacySchedule {
             .unwrap_or(0);
         self.epochs.get(idx).and_then(|(_, p)| p.as_ref())
     }
+
+    /// The body to forward for a notification stamped `timestamp_ms`:
+    /// itself while privacy is off; `None` for a body that cannot be
+    /// rewritten, which must then be dropped.
+    pub fn apply(&self, timestamp_ms: u64, body: Bytes) -> Option<Bytes> {
+        match self.at(timestamp_ms) {
+            None => Some(body),
+            Some(p) => p.rewrite(&body).ok(),
+        }
+    }
 }
 
 /// The schedule in force, shared by every link of a connector and
@@ -161,14 +171,9 @@ impl Privacy {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(schedule);
     }
 
-    /// The body to forward for a notification stamped `timestamp_ms`:
-    /// itself while privacy is off; `None` for a body that cannot be
-    /// rewritten, which must then be dropped.
+    /// [`PrivacySchedule::apply`] with the schedule in force now.
     pub fn apply(&self, timestamp_ms: u64, body: Bytes) -> Option<Bytes> {
-        match self.current().at(timestamp_ms) {
-            None => Some(body),
-            Some(p) => p.rewrite(&body).ok(),
-        }
+        self.current().apply(timestamp_ms, body)
     }
 }
 
