@@ -11,6 +11,7 @@
 //!     to its knee (unique events/s; the cloud receives each twice)
 //! (d) reconnect storm: all controllers restart at once, time to all Active
 //! (e) the web UI under load (wrk) while events stream
+//! (clients) 150,000 distinct clients (15,000 on each of 10 controllers)
 //! (aps) 15,000 simulated APs on the AP Channel: RSS, CPU, time for all
 //!     to connect after a connector (re)start, the statistics page
 //! (ceiling) how far one connector goes: the same frames over raw rustls,
@@ -119,6 +120,10 @@ struct Sim {
 }
 
 async fn start_sim(n: u32, rate: f64, listen: &str, cert_dir: &Path) -> Sim {
+    start_sim_with(n, rate, listen, cert_dir, &[]).await
+}
+
+async fn start_sim_with(n: u32, rate: f64, listen: &str, cert_dir: &Path, extra: &[&str]) -> Sim {
     let proc = Proc::spawn(
         Command::new(env!("CARGO_BIN_EXE_wlc-sim"))
             .args([
@@ -134,6 +139,7 @@ async fn start_sim(n: u32, rate: f64, listen: &str, cert_dir: &Path) -> Sim {
                 "--echo-timeout-secs",
                 "120",
             ])
+            .args(extra)
             .arg("--cert-dir")
             .arg(cert_dir),
     );
@@ -470,10 +476,10 @@ async fn scenario_ceiling(tmp: &Path, store_only: bool) {
         "\n(ceiling) one connector, 10 controllers, the same frames three ways: raw rustls; to a cloud that only counts (--sink); end to end into the embedded store"
     );
     let raw = raw_ceiling(3).await;
-    // Per controller (10 of them): 10,000 to 400,000 events/s in all.
+    // Per controller (10 of them): 10,000 to 450,000 events/s in all.
     let steps = [
         1_000.0, 1_500.0, 2_000.0, 2_500.0, 3_000.0, 4_000.0, 6_000.0, 8_000.0, 10_000.0, 12_500.0,
-        15_000.0, 17_500.0, 20_000.0, 25_000.0, 30_000.0, 40_000.0,
+        15_000.0, 17_500.0, 20_000.0, 25_000.0, 30_000.0, 35_000.0, 40_000.0, 45_000.0,
     ];
     let mut rows = Vec::new();
     let paths = [
@@ -732,6 +738,61 @@ async fn scenario_c(tmp: &Path) {
     shutdown(vec![sim.proc, a.proc, b.proc, cloud.proc]);
 }
 
+/// 150,000 distinct clients: 10 controllers, each with 15,000 clients in
+/// its world, at 8,000 events/s each into the embedded store.
+async fn scenario_clients(tmp: &Path) {
+    const PER_CONTROLLER: usize = 15_000;
+    println!(
+        "\n(clients) 10 controllers with {PER_CONTROLLER} clients each (150,000 distinct), 80,000 events/s, into the embedded store"
+    );
+    let cloud = start_cloud(tmp, "cloud-cl").await;
+    let c = start_connector(tmp, "cl", "127.0.0.151", &cloud.token).await;
+    let clients = PER_CONTROLLER.to_string();
+    let sim = start_sim_with(
+        10,
+        0.0,
+        "127.0.0.1:0",
+        &tmp.join("certs-cl"),
+        &["--clients", &clients],
+    )
+    .await;
+    add_all(&c, &sim.addrs).await;
+    wait_active(&c, 10, 30).await;
+    println!("{HEADER}");
+    sim.set_rate(&cloud.http, 8_000.0).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for _ in 0..2 {
+        print_step(&measure(&cloud, &sim, &c, 10).await);
+    }
+    sim.set_rate(&cloud.http, 0.0).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let conn = rusqlite::Connection::open_with_flags(
+        &cloud.db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut stmt = conn.prepare("SELECT body FROM events").unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let mut events = 0u64;
+    let mut rows = stmt.query([]).unwrap();
+    while let Some(r) = rows.next().unwrap() {
+        events += 1;
+        let body: Vec<u8> = r.get(0).unwrap();
+        if let Some(mac) = spaces_connector::nmsp::NotificationFields::parse(&body)
+            .ok()
+            .and_then(|f| f.client_mac)
+        {
+            seen.insert(mac);
+        }
+    }
+    println!(
+        "  {} distinct clients in {events} events stored; connector RSS peak {:.1} MiB",
+        seen.len(),
+        status_kb(c.proc.child.id(), "VmHWM:") as f64 / 1024.0
+    );
+    shutdown(vec![sim.proc, c.proc, cloud.proc]);
+}
+
 async fn scenario_e(tmp: &Path) {
     println!(
         "\n(e) web UI under load (wrk, 2 threads, 16 connections, 8 s) while 10 controllers stream 10,000 events/s"
@@ -812,6 +873,9 @@ async fn main() {
     }
     if matches!(which.as_str(), "e" | "all") {
         scenario_e(tmp.path()).await;
+    }
+    if matches!(which.as_str(), "clients" | "all") {
+        scenario_clients(tmp.path()).await;
     }
     if matches!(which.as_str(), "aps" | "all") {
         scenario_aps(tmp.path()).await;

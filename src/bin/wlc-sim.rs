@@ -103,6 +103,10 @@ struct Args {
     /// APs hammering a connector.
     #[arg(long, value_name = "MS")]
     ap_hammer_ms: Option<u64>,
+    /// Clients in each controller's world (distinct MACs across
+    /// controllers): 15,000 on each of 10 controllers is 150,000 clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
     /// Pad every notification with this many bytes (an unknown TLV that a
     /// connector skips), up to 60,000: a controller flooding large frames.
     #[arg(long, default_value_t = 0)]
@@ -239,6 +243,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             echo_timeout: Duration::from_secs(args.echo_timeout_secs.max(1)),
             pad_bytes: args.pad_bytes,
             tls12_only: args.tls12_only,
+            clients: args.clients,
         };
         let c = SimController::start(spec.clone())
             .await

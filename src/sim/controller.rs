@@ -81,6 +81,8 @@ pub struct ControllerSpec {
     pub pad_bytes: usize,
     /// Accept TLS 1.2 only, as controllers without TLS 1.3 do.
     pub tls12_only: bool,
+    /// Clients in a controller's world (switches have their ports).
+    pub clients: usize,
 }
 
 /// `show nmsp status`: one row per location server address.
@@ -517,7 +519,7 @@ impl SimController {
 /// The world a device of `spec` reports on.
 fn world(spec: &ControllerSpec) -> Traffic {
     match spec.device {
-        SimDevice::Controller => Traffic::new(spec.seed, spec.index, 8, 64),
+        SimDevice::Controller => Traffic::new(spec.seed, spec.index, 8, spec.clients),
         SimDevice::Switch { ports } => Traffic::wired(spec.seed, spec.index, ports),
     }
 }

@@ -131,6 +131,7 @@ pub fn sim_spec(
         echo_timeout: std::time::Duration::from_secs(5),
         pad_bytes: 0,
         tls12_only: false,
+        clients: 64,
     }
 }
 
