@@ -127,7 +127,7 @@ async fn events_reach_the_firehose_exactly_once() {
     // group: its copies of the same events are duplicates of the compact
     // batches' (one key whichever form carried them), and its new event
     // is stored.
-    let older = client_from(&cloud.pin, "127.0.0.44");
+    let older = client_from(&cloud.pin, "127.0.0.92");
     let r: Value = older
         .post(format!("{}/api/v1/register", cloud.url))
         .json(&register_body(
@@ -441,6 +441,64 @@ async fn same_instance_from_elsewhere_is_refused_and_incompatible_members_are_fl
         cloud.group_page(&group).await.contains("incompatible"),
         "shown on the cloud"
     );
+    c.app.stop().await;
+    cloud.shutdown().await;
+}
+
+/// An upgrade finds the spool as the older version wrote it (gzipped JSON
+/// batches): they are sent as they are, and the cloud takes them.
+#[tokio::test]
+async fn a_spool_an_older_version_wrote_is_delivered_after_the_upgrade() {
+    let cloud_dir = tempfile::tempdir().unwrap();
+    let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.93").await;
+    let (_group, token) = cloud.create_token("Upgraded").await;
+    let c = ReadyAppliance::start("127.0.0.94").await;
+    paste_token(&c.http, &c.app, &token).await;
+    c.wait_link("Connected", 10).await;
+
+    let source = "ab".repeat(32);
+    let events: Vec<Value> = (1..=3u64)
+        .map(|seq| {
+            let body = spaces_connector::nmsp::notification::measurement(
+                seq,
+                spaces_connector::clock::now_ms(),
+                [7; 6],
+                [8; 6],
+                -60,
+                1,
+            );
+            json!({
+                "key": hex::encode(spaces_connector::contract::event::dedup_key(&source, 15, &body)),
+                "channel": "controller", "source": source, "msg_type": 15,
+                "body": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &body),
+                "received_at_ms": 1
+            })
+        })
+        .collect();
+    let json =
+        serde_json::to_vec(&json!({"batch_id": "spooled-before", "events": events})).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &json).unwrap();
+    let payload = gz.finish().unwrap();
+    let mut db = rusqlite::Connection::open(c.data_dir().join("connector.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    spaces_connector::connector::cloud_link::spool::append(
+        &mut db,
+        "spooled-before",
+        3,
+        &payload,
+        i64::MAX,
+    )
+    .unwrap();
+    let firehose = eventually(10, "the older batch on the firehose", || async {
+        let e = cloud.firehose().await;
+        (e.len() >= 3).then_some(e)
+    })
+    .await;
+    assert_eq!(firehose.len(), 3);
+    assert!(firehose.iter().all(|e| e["source"] == source.as_str()));
+    let status = c.get_json("/api/v1/status").await;
+    assert_eq!(status["spool"]["events"], 0, "{status}");
     c.app.stop().await;
     cloud.shutdown().await;
 }

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod config_sync;
+mod delivery;
 pub mod enroll;
 pub mod spool;
 pub mod uplink;
@@ -29,6 +30,7 @@ use crate::db::{Db, DbError};
 use crate::nmsp::pseudonym::Privacy;
 use client::{ClientError, CloudClient};
 use config_sync::Item;
+use delivery::{MAX_IN_FLIGHT, deliver};
 use enroll::{EnrollError, Enrolled, Introduction};
 use uplink::UplinkStats;
 
@@ -546,48 +548,6 @@ impl CloudLink {
                     .remove(&id);
             }
         }
-    }
-}
-
-/// Batches on their way to the cloud at once.
-const MAX_IN_FLIGHT: usize = 4;
-
-async fn deliver(
-    client: CloudClient,
-    db: Db,
-    uplink: Arc<UplinkStats>,
-    acked: Arc<Mutex<std::collections::BTreeSet<i64>>>,
-    batch: spool::SpooledBatch,
-) -> Result<(), ClientError> {
-    match client.events(batch.payload.clone()).await {
-        Ok(ack) => {
-            if ack.too_old > 0 {
-                uplink
-                    .refused_too_old
-                    .fetch_add(ack.too_old as u64, Relaxed);
-                tracing::warn!(
-                    events = ack.too_old,
-                    "the cloud refused events older than its dedup window"
-                );
-            }
-            uplink.delivered.fetch_add(batch.events as u64, Relaxed);
-            uplink.batches_delivered.fetch_add(1, Relaxed);
-            let id = batch.id;
-            if let Err(e) = db.call(move |c| spool::remove(c, id)).await {
-                // Never sent again; removed as soon as the disk allows.
-                tracing::warn!(error = %e, "an acknowledged batch could not leave the spool yet");
-                acked.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
-            }
-            Ok(())
-        }
-        Err(ClientError::Refused {
-            status, message, ..
-        }) if status != 401 => {
-            tracing::error!(%message, events = batch.events, "the cloud refused a batch: dropped");
-            let _ = db.call(move |c| spool::discard(c, &batch)).await;
-            Ok(())
-        }
-        Err(e) => Err(e),
     }
 }
 

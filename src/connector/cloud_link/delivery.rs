@@ -1,0 +1,64 @@
+//! Delivering one spooled batch and acting on the cloud's answer: an
+//! acknowledged batch leaves the spool (or is remembered for removal when
+//! the disk refuses even that), a batch the cloud refuses for good is
+//! dropped and counted, and a cloud too old to read it keeps it spooled.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+
+use super::client::{ClientError, CloudClient};
+use super::spool;
+use super::uplink::UplinkStats;
+use crate::db::Db;
+
+/// Batches on their way to the cloud at once.
+pub(super) const MAX_IN_FLIGHT: usize = 4;
+
+pub(super) async fn deliver(
+    client: CloudClient,
+    db: Db,
+    uplink: Arc<UplinkStats>,
+    acked: Arc<Mutex<std::collections::BTreeSet<i64>>>,
+    batch: spool::SpooledBatch,
+) -> Result<(), ClientError> {
+    match client.events(batch.payload.clone()).await {
+        Ok(ack) => {
+            if ack.too_old > 0 {
+                uplink
+                    .refused_too_old
+                    .fetch_add(ack.too_old as u64, Relaxed);
+                tracing::warn!(
+                    events = ack.too_old,
+                    "the cloud refused events older than its dedup window"
+                );
+            }
+            uplink.delivered.fetch_add(batch.events as u64, Relaxed);
+            uplink.batches_delivered.fetch_add(1, Relaxed);
+            let id = batch.id;
+            if let Err(e) = db.call(move |c| spool::remove(c, id)).await {
+                // Never sent again; removed as soon as the disk allows.
+                tracing::warn!(error = %e, "an acknowledged batch could not leave the spool yet");
+                acked.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+            }
+            Ok(())
+        }
+        // A cloud older than this connector cannot inflate or read the
+        // compact batches (HTTP 415): nothing is dropped, the link shows
+        // why, and the spool delivers once the cloud is upgraded.
+        Err(ClientError::Refused {
+            status: 415,
+            message,
+            ..
+        }) => Err(ClientError::Protocol(format!(
+            "the cloud cannot read this connector's event batches ({message}): it is older than this connector; upgrade the cloud. Events stay in the spool until then"
+        ))),
+        Err(ClientError::Refused {
+            status, message, ..
+        }) if status != 401 => {
+            tracing::error!(%message, events = batch.events, "the cloud refused a batch: dropped");
+            let _ = db.call(move |c| spool::discard(c, &batch)).await;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
