@@ -476,10 +476,11 @@ async fn scenario_ceiling(tmp: &Path, store_only: bool) {
         "\n(ceiling) one connector, 10 controllers, the same frames three ways: raw rustls; to a cloud that only counts (--sink); end to end into the embedded store"
     );
     let raw = raw_ceiling(3).await;
-    // Per controller (10 of them): 10,000 to 450,000 events/s in all.
+    // Per controller (10 of them): 10,000 to 900,000 events/s in all.
     let steps = [
         1_000.0, 1_500.0, 2_000.0, 2_500.0, 3_000.0, 4_000.0, 6_000.0, 8_000.0, 10_000.0, 12_500.0,
-        15_000.0, 17_500.0, 20_000.0, 25_000.0, 30_000.0, 35_000.0, 40_000.0, 45_000.0,
+        15_000.0, 17_500.0, 20_000.0, 25_000.0, 30_000.0, 35_000.0, 40_000.0, 45_000.0, 55_000.0,
+        70_000.0, 90_000.0,
     ];
     let mut rows = Vec::new();
     let paths = [
