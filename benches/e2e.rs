@@ -718,7 +718,6 @@ async fn scenario_b_d(tmp: &Path) {
 async fn scenario_c(tmp: &Path) {
     println!("\n(c) a pair: two connectors on the same 10 controllers");
     let cloud = start_cloud(tmp, "cloud-c").await;
-    println!("(cloud pid {})", cloud.proc.child.id());
     let a = start_connector(tmp, "pa", "127.0.0.153", &cloud.token).await;
     let b = start_connector(tmp, "pb", "127.0.0.154", &cloud.token).await;
     let sim = start_sim(10, 100.0, "127.0.0.1:0", &tmp.join("certs-c")).await;

@@ -235,7 +235,6 @@ async fn events(
         return Ok(Json(sink.take(&batch)));
     }
     let window_ms = state.dedup_window_secs.saturating_mul(1000);
-    let recent = state.recent_keys.clone();
     let ack = state
         .db
         .call(move |c| {
@@ -249,8 +248,7 @@ async fn events(
                     "this tenant hashes client MAC, IP and user names before they leave the site, and this connector (protocol {protocol}) cannot: upgrade it; its events are refused so that none reaches the cloud in the clear"
                 )));
             }
-            let mut recent = recent.lock().unwrap_or_else(|p| p.into_inner());
-            Ok(ingest::ingest(c, &m, &batch, window_ms, &mut recent)?)
+            Ok(ingest::ingest(c, &m, &batch, window_ms)?)
         })
         .await
         .map_err(WebError::from)?;

@@ -9,7 +9,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::recent_keys::RecentKeys;
 use super::registry::Member;
 use crate::contract::cloud_api::{BatchAck, FirehoseEvent, FirehoseGap, FirehoseLine};
 use crate::contract::event::Channel;
@@ -53,7 +52,6 @@ pub fn ingest(
     member: &Member,
     batch: &CheckedBatch,
     window_ms: i64,
-    recent: &mut RecentKeys,
 ) -> Result<BatchAck, DbError> {
     let tx = conn.transaction()?;
     // Statements prepared once per connection: parsing SQL per batch was
@@ -83,8 +81,6 @@ pub fn ingest(
     let mut accepted = 0usize;
     let mut new = 0usize;
     let mut too_old = 0usize;
-    // Stored now or before: remembered once the transaction commits.
-    let mut stored: Vec<[u8; 32]> = Vec::with_capacity(batch.events.len());
     {
         let mut insert = tx.prepare_cached(
             "INSERT OR IGNORE INTO events (group_id, key, event_ms, channel, source, msg_type, body, ingested_at_ms)
@@ -103,10 +99,6 @@ pub fn ingest(
                 continue;
             }
             accepted += 1;
-            if recent.contains(&member.group_id, &e.key) {
-                per_source.entry(&*e.source).or_default().0 += 1;
-                continue;
-            }
             let n = insert.execute(params![
                 member.group_id,
                 &e.key[..],
@@ -121,7 +113,6 @@ pub fn ingest(
                 now_ms
             ])?;
             new += n;
-            stored.push(e.key);
             if n == 1
                 && let Some(fields) = &fields
             {
@@ -156,7 +147,6 @@ pub fn ingest(
         )?;
     }
     tx.commit()?;
-    recent.remember(&member.group_id, stored);
     Ok(BatchAck {
         accepted,
         new,
@@ -286,13 +276,7 @@ mod tests {
         batch: &EventBatch,
         window_ms: i64,
     ) -> Result<BatchAck, DbError> {
-        super::ingest(
-            c,
-            m,
-            &check_json(batch.clone()),
-            window_ms,
-            &mut RecentKeys::default(),
-        )
+        super::ingest(c, m, &check_json(batch.clone()), window_ms)
     }
 
     fn event(source: &str, body: &[u8]) -> WireEvent {
@@ -353,39 +337,6 @@ mod tests {
             };
             assert_eq!(ingest(c, &member("A"), &bad, DAY_MS)?.accepted, 0);
             assert_eq!(firehose_page(c, "t", 0, 100)?.len(), 3);
-            Ok::<_, DbError>(())
-        })
-        .unwrap();
-    }
-
-    #[test]
-    fn copies_known_from_memory_count_as_duplicates_exactly_as_the_store_would() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::Db::open_in(dir.path(), "c.db", super::super::schema::migrate).unwrap();
-        let src = "ef".repeat(32);
-        db.call_blocking(|c| {
-            c.execute_batch(
-                "INSERT INTO tenants VALUES ('t', 'T', 'x', 0);
-                 INSERT INTO groups (id, tenant_id, name, kind, secret_hash, token, created_at)
-                 VALUES ('g', 't', 'G', 'wireless', 'x', 'x', 0);",
-            )?;
-            let mut recent = RecentKeys::default();
-            let a = check_json(EventBatch {
-                batch_id: "1".into(),
-                events: vec![event(&src, b"one"), event(&src, b"two")],
-            });
-            let b = check_json(EventBatch {
-                batch_id: "1".into(),
-                events: vec![event(&src, b"two"), event(&src, b"three")],
-            });
-            let ack = super::ingest(c, &member("A"), &a, DAY_MS, &mut recent)?;
-            assert_eq!((ack.new, ack.duplicates), (2, 0));
-            assert!(recent.contains("g", &a.events[1].key), "remembered");
-            let ack = super::ingest(c, &member("B"), &b, DAY_MS, &mut recent)?;
-            assert_eq!((ack.new, ack.duplicates), (1, 1));
-            assert_eq!(firehose_page(c, "t", 0, 100)?.len(), 3, "stored once");
-            let t = &totals(c, "g")?[0];
-            assert_eq!((t.received, t.unique), (4, 3));
             Ok::<_, DbError>(())
         })
         .unwrap();

@@ -13,7 +13,6 @@ pub mod group_config;
 pub mod ingest;
 pub mod pages;
 pub mod privacy;
-pub mod recent_keys;
 pub mod registry;
 pub mod schema;
 pub mod sink;
@@ -131,8 +130,6 @@ pub struct CloudState {
     pub privacy_lead_ms: u64,
     /// Set in the `--sink` benchmark mode.
     pub sink: Option<Arc<sink::Sink>>,
-    /// Keys stored lately (used on the store's thread only).
-    pub recent_keys: Arc<std::sync::Mutex<recent_keys::RecentKeys>>,
 }
 
 impl Portal for CloudState {
@@ -211,7 +208,6 @@ impl CloudService {
             ingested: Arc::new(watch::channel(0).0),
             privacy_lead_ms: args.privacy_lead_ms,
             sink: args.sink.then(Arc::default),
-            recent_keys: Arc::default(),
         };
         let app = crate::portal::harden(
             pages::routes().merge(api::routes()),
