@@ -79,12 +79,7 @@ async fn token_registers_config_syncs_and_restart_needs_nothing() {
 
 #[tokio::test]
 async fn events_reach_the_firehose_exactly_once() {
-    let cloud_dir = tempfile::tempdir().unwrap();
-    let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.42").await;
-    let (group, token) = cloud.create_token("Branch").await;
-    let c = ReadyAppliance::start("127.0.0.43").await;
-    paste_token(&c.http, &c.app, &token).await;
-    c.wait_link("Connected", 10).await;
+    let (_dir, cloud, group, token, c) = linked("127.0.0.42", "Branch", "127.0.0.43").await;
     let auth = AuthList::new([c.app.key_hash()], false);
     let a = SimController::start(sim_spec(0, auth.clone(), 300.0, Some(600)))
         .await
@@ -128,20 +123,8 @@ async fn events_reach_the_firehose_exactly_once() {
     // batches' (one key whichever form carried them), and its new event
     // is stored.
     let older = client_from(&cloud.pin, "127.0.0.92");
-    let r: Value = older
-        .post(format!("{}/api/v1/register", cloud.url))
-        .json(&register_body(
-            &token,
-            &uuid::Uuid::new_v4().to_string(),
-            PROTOCOL_VERSION,
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let cred = r["credential"].as_str().unwrap().to_string();
+    let instance = uuid::Uuid::new_v4().to_string();
+    let cred = register_member(&older, &cloud, &token, &instance, PROTOCOL_VERSION).await;
     let mut copies: Vec<Value> = events
         .iter()
         .map(|e| {
@@ -149,32 +132,14 @@ async fn events_reach_the_firehose_exactly_once() {
                    "msg_type": e["msg_type"], "body": e["body"], "received_at_ms": 1})
         })
         .collect();
-    let mut own = copies[0].clone();
-    let body = spaces_connector::nmsp::notification::measurement(
-        9_999,
-        spaces_connector::clock::now_ms(),
-        [7; 6],
-        [8; 6],
-        -60,
-        1,
-    );
-    let source = own["source"].as_str().unwrap().to_string();
-    own["key"] = hex::encode(spaces_connector::contract::event::dedup_key(
-        &source, 15, &body,
-    ))
-    .into();
-    own["msg_type"] = 15.into();
-    own["body"] = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &body).into();
-    copies.push(own);
-    let json = serde_json::to_vec(&json!({"batch_id": "older-1", "events": copies})).unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gz, &json).unwrap();
+    let source = copies[0]["source"].as_str().unwrap().to_string();
+    copies.push(older_json_event(&source, 9_999));
     let ack: Value = older
         .post(format!("{}/api/v1/events", cloud.url))
         .bearer_auth(&cred)
         .header("content-type", "application/json")
         .header("content-encoding", "gzip")
-        .body(gz.finish().unwrap())
+        .body(older_batch("older-1", &copies))
         .send()
         .await
         .unwrap()
@@ -218,12 +183,7 @@ async fn events_reach_the_firehose_exactly_once() {
 
 #[tokio::test]
 async fn cloud_outage_loses_nothing_and_delivers_nothing_twice() {
-    let cloud_dir = tempfile::tempdir().unwrap();
-    let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.44").await;
-    let (_, token) = cloud.create_token("Outage").await;
-    let c = ReadyAppliance::start("127.0.0.45").await;
-    paste_token(&c.http, &c.app, &token).await;
-    c.wait_link("Connected", 10).await;
+    let (_dir, cloud, _, _, c) = linked("127.0.0.44", "Outage", "127.0.0.45").await;
     let auth = AuthList::new([c.app.key_hash()], false);
     let sim = SimController::start(sim_spec(0, auth, 400.0, Some(2000)))
         .await
@@ -347,6 +307,71 @@ async fn tampered_foreign_and_wrong_pin_tokens_are_refused() {
     cloud.shutdown().await;
 }
 
+/// Registers `instance` with the cloud API, as another connector would;
+/// returns its credential.
+async fn register_member(
+    client: &reqwest::Client,
+    cloud: &TestCloud,
+    token: &str,
+    instance: &str,
+    protocol: u32,
+) -> String {
+    let r: Value = client
+        .post(format!("{}/api/v1/register", cloud.url))
+        .json(&register_body(token, instance, protocol))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["credential"].as_str().unwrap().to_string()
+}
+
+/// A cloud with one group, and a connector that holds its token and is
+/// linked to it: (the cloud's directory, the cloud, the group id, the
+/// token, the connector).
+async fn linked(
+    cloud_ip: &str,
+    group_name: &str,
+    app_ip: &str,
+) -> (tempfile::TempDir, TestCloud, String, String, ReadyAppliance) {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = TestCloud::start(dir.path(), cloud_ip).await;
+    let (group, token) = cloud.create_token(group_name).await;
+    let c = ReadyAppliance::start(app_ip).await;
+    paste_token(&c.http, &c.app, &token).await;
+    c.wait_link("Connected", 10).await;
+    (dir, cloud, group, token, c)
+}
+
+/// A measurement notification, as an older connector's JSON batch carries
+/// it (hex key, base64 body).
+fn older_json_event(source: &str, seq: u64) -> Value {
+    let body = spaces_connector::nmsp::notification::measurement(
+        seq,
+        spaces_connector::clock::now_ms(),
+        [7; 6],
+        [8; 6],
+        -60,
+        1,
+    );
+    json!({
+        "key": hex::encode(spaces_connector::contract::event::dedup_key(source, 15, &body)),
+        "channel": "controller", "source": source, "msg_type": 15,
+        "body": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &body),
+        "received_at_ms": 1
+    })
+}
+
+/// A batch in an older connector's form: gzipped JSON.
+fn older_batch(batch_id: &str, events: &[Value]) -> Vec<u8> {
+    let json = serde_json::to_vec(&json!({"batch_id": batch_id, "events": events})).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &json).unwrap();
+    gz.finish().unwrap()
+}
+
 /// A client speaking the cloud API directly from `ip`, as another
 /// connector would.
 fn register_body(token: &str, instance: &str, protocol: u32) -> Value {
@@ -359,12 +384,7 @@ fn register_body(token: &str, instance: &str, protocol: u32) -> Value {
 
 #[tokio::test]
 async fn same_instance_from_elsewhere_is_refused_and_incompatible_members_are_flagged() {
-    let cloud_dir = tempfile::tempdir().unwrap();
-    let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.50").await;
-    let (group, token) = cloud.create_token("Pair").await;
-    let c = ReadyAppliance::start("127.0.0.51").await;
-    paste_token(&c.http, &c.app, &token).await;
-    c.wait_link("Connected", 10).await;
+    let (_dir, cloud, group, token, c) = linked("127.0.0.50", "Pair", "127.0.0.51").await;
 
     // A clone of this connector (same instance id) at another address.
     let clone = client_from(&cloud.pin, "127.0.0.52");
@@ -386,16 +406,7 @@ async fn same_instance_from_elsewhere_is_refused_and_incompatible_members_are_fl
     // A member on another protocol version joins the group.
     let newer = client_from(&cloud.pin, "127.0.0.53");
     let other_id = uuid::Uuid::new_v4().to_string();
-    let r: Value = newer
-        .post(format!("{}/api/v1/register", cloud.url))
-        .json(&register_body(&token, &other_id, PROTOCOL_VERSION + 1))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let cred = r["credential"].as_str().unwrap().to_string();
+    let cred = register_member(&newer, &cloud, &token, &other_id, PROTOCOL_VERSION + 1).await;
     let hb = json!({
         "hostname": "other", "addresses": [], "software_version": "9.9.9", "protocol_version": PROTOCOL_VERSION + 1,
         "controllers_active": 0, "controllers_total": 0, "active_controllers": [], "event_rate": 0.0,
@@ -449,37 +460,11 @@ async fn same_instance_from_elsewhere_is_refused_and_incompatible_members_are_fl
 /// batches): they are sent as they are, and the cloud takes them.
 #[tokio::test]
 async fn a_spool_an_older_version_wrote_is_delivered_after_the_upgrade() {
-    let cloud_dir = tempfile::tempdir().unwrap();
-    let cloud = TestCloud::start(cloud_dir.path(), "127.0.0.93").await;
-    let (_group, token) = cloud.create_token("Upgraded").await;
-    let c = ReadyAppliance::start("127.0.0.94").await;
-    paste_token(&c.http, &c.app, &token).await;
-    c.wait_link("Connected", 10).await;
+    let (_dir, cloud, _, _, c) = linked("127.0.0.93", "Upgraded", "127.0.0.94").await;
 
     let source = "ab".repeat(32);
-    let events: Vec<Value> = (1..=3u64)
-        .map(|seq| {
-            let body = spaces_connector::nmsp::notification::measurement(
-                seq,
-                spaces_connector::clock::now_ms(),
-                [7; 6],
-                [8; 6],
-                -60,
-                1,
-            );
-            json!({
-                "key": hex::encode(spaces_connector::contract::event::dedup_key(&source, 15, &body)),
-                "channel": "controller", "source": source, "msg_type": 15,
-                "body": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &body),
-                "received_at_ms": 1
-            })
-        })
-        .collect();
-    let json =
-        serde_json::to_vec(&json!({"batch_id": "spooled-before", "events": events})).unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gz, &json).unwrap();
-    let payload = gz.finish().unwrap();
+    let events: Vec<Value> = (1..=3).map(|seq| older_json_event(&source, seq)).collect();
+    let payload = older_batch("spooled-before", &events);
     let mut db = rusqlite::Connection::open(c.data_dir().join("connector.db")).unwrap();
     db.busy_timeout(Duration::from_secs(5)).unwrap();
     spaces_connector::connector::cloud_link::spool::append(
