@@ -49,11 +49,14 @@ pub fn routes() -> Router<CloudState> {
         .route(path::GAPS, get(gaps))
         .route("/api/v1/sink", get(sink_report))
         .merge(
-            // Batches arrive gzipped; the limit applies after decompression.
+            // An older member's batches arrive gzipped and are inflated
+            // here; compact batches (zstd) go through to the handler, which
+            // inflates them with a bounded window. The limit applies after
+            // decompression either way.
             Router::new()
                 .route(path::EVENTS, post(events))
                 .layer(DefaultBodyLimit::max(MAX_BATCH))
-                .layer(RequestDecompressionLayer::new()),
+                .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true)),
         )
 }
 
@@ -219,8 +222,16 @@ async fn events(
     let compact = headers
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|t| t.as_bytes() == event_batch::CONTENT_TYPE.as_bytes());
+    let zstd = headers
+        .get(http::header::CONTENT_ENCODING)
+        .is_some_and(|e| e.as_bytes() == b"zstd");
     let batch = tokio::task::spawn_blocking(move || {
         if compact {
+            let body = if zstd {
+                event_batch::inflate(&body, MAX_BATCH).map_err(|e| e.to_string())?
+            } else {
+                body
+            };
             event_batch::decode(body).map_err(|e| e.to_string())
         } else {
             serde_json::from_slice::<EventBatch>(&body)

@@ -102,10 +102,8 @@ pub fn ingest(
             let n = insert.execute(params![
                 member.group_id,
                 &e.key[..],
-                // As `schema::event_ms` reads it: the index's order.
-                fields
-                    .as_ref()
-                    .map_or(0, |f| f.timestamp_ms.min(i64::MAX as u64) as i64),
+                // The dedup index's order (`schema::event_ms`).
+                super::schema::event_ms(&e.body),
                 channel_name(e.channel),
                 &*e.source,
                 e.msg_type,

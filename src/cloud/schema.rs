@@ -178,11 +178,11 @@ ALTER TABLE events_by_time RENAME TO events;
 
 /// The time a stored event's dedup index goes by: the controller's own
 /// timestamp in its body, the same in every member's copy (0 for a body
-/// without one: a gap record, a malformed notification).
+/// without one: a gap record, a malformed notification). Read from that
+/// one TLV only, so that a change to the rest of the parser can never give
+/// a stored event and a later copy of it different times.
 pub fn event_ms(body: &[u8]) -> i64 {
-    crate::nmsp::NotificationFields::parse(body)
-        .map(|f| f.timestamp_ms.min(i64::MAX as u64) as i64)
-        .unwrap_or(0)
+    crate::nmsp::notification::timestamp_ms(body).map_or(0, |t| t.min(i64::MAX as u64) as i64)
 }
 
 fn fill_event_times(tx: &rusqlite::Transaction) -> rusqlite_migration::HookResult {

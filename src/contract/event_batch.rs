@@ -10,7 +10,8 @@
 //! ```text
 //! magic          4 bytes   "SCB1"
 //! batch id       u8 length, then that many bytes of UTF-8
-//! sources        u32 count, then 32 bytes each: a source's key hash
+//! sources        u32 count, then each: u8 length and the source's key
+//!                hash as text (64 hex digits)
 //! events         u32 count, then each:
 //!   channel        u8      0 controller, 1 AP
 //!   source         u32     index into the sources
@@ -19,9 +20,12 @@
 //!   body           u32 length, then the NMSP body
 //! ```
 //!
-//! No dedup key is sent: the cloud computes it from the source (as hex),
-//! the type and the body (`event::dedup_key`), exactly as it checked the
-//! key the JSON form carries; so both forms of one event have one key.
+//! No dedup key is sent: the cloud computes it from the source text, the
+//! type and the body (`event::dedup_key`), exactly as it checked the key
+//! the JSON form carries; so both forms of one event have one key. As in
+//! the JSON form, an event whose source is not 64 hex digits is counted
+//! forged and not kept. A batch holds at most [`MAX_EVENTS`] events (a
+//! connector sends 2,000 at most).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,6 +44,9 @@ const MAGIC: &[u8; 4] = b"SCB1";
 const ZSTD_LEVEL: i32 = 1;
 /// Fixed bytes of one event besides its body.
 const EVENT_HEADER: usize = 1 + 4 + 1 + 8 + 4;
+/// Events in one batch, at most: one request cannot hold the store's
+/// only writer (or its memory) for millions of events.
+pub const MAX_EVENTS: usize = 65_536;
 
 /// One event of a batch as the cloud trusts it: its key is computed here,
 /// never taken from the sender.
@@ -77,23 +84,22 @@ pub enum BatchError {
     Channel(usize, u8),
     #[error("{0} bytes after the last event")]
     Trailing(usize),
+    #[error("{0} events in one batch, more than {MAX_EVENTS}")]
+    TooMany(usize),
 }
 
-/// The batch, uncompressed. Sources are listed once; an event's source
-/// must be a key hash in hex (every source of ours is).
+/// The batch, uncompressed. Sources are listed once (a source is a key
+/// hash in hex; longer text is cut, and the cloud counts such events
+/// forged, as it does in the JSON form).
 pub fn encode<'a>(batch_id: &str, events: impl Iterator<Item = &'a Event>) -> Vec<u8> {
     let events: Vec<&Event> = events.collect();
     let mut index: HashMap<&str, u32> = HashMap::new();
-    let mut sources: Vec<[u8; 32]> = Vec::new();
+    let mut sources: Vec<&[u8]> = Vec::new();
     let mut source_of = Vec::with_capacity(events.len());
     for e in &events {
         let i = *index.entry(&e.source).or_insert_with(|| {
-            let mut raw = [0u8; 32];
-            // A source that is not 64 hex digits is written as zeros: the
-            // cloud's key will not match its copies, and that is visible
-            // there as a source of its own, never a panic here.
-            let _ = hex::decode_to_slice(e.source.as_bytes(), &mut raw);
-            sources.push(raw);
+            let text = e.source.as_bytes();
+            sources.push(&text[..text.len().min(255)]);
             sources.len() as u32 - 1
         });
         source_of.push(i);
@@ -101,13 +107,14 @@ pub fn encode<'a>(batch_id: &str, events: impl Iterator<Item = &'a Event>) -> Ve
     let id = &batch_id.as_bytes()[..batch_id.len().min(255)];
     let bodies: usize = events.iter().map(|e| e.body.len()).sum();
     let mut out = Vec::with_capacity(
-        4 + 1 + id.len() + 4 + 32 * sources.len() + 4 + EVENT_HEADER * events.len() + bodies,
+        4 + 1 + id.len() + 4 + 65 * sources.len() + 4 + EVENT_HEADER * events.len() + bodies,
     );
     out.put_slice(MAGIC);
     out.put_u8(id.len() as u8);
     out.put_slice(id);
     out.put_u32(sources.len() as u32);
     for s in &sources {
+        out.put_u8(s.len() as u8);
         out.put_slice(s);
     }
     out.put_u32(events.len() as u32);
@@ -132,6 +139,34 @@ pub fn encode_compressed<'a>(batch_id: &str, events: impl Iterator<Item = &'a Ev
     zstd::bulk::compress(&raw, ZSTD_LEVEL).unwrap_or_default()
 }
 
+/// Largest zstd window a batch may use: the fastest level uses 2^19 bytes
+/// at most; without a bound a few bytes of request could make the cloud
+/// set aside 128 MiB for the window.
+const MAX_WINDOW_LOG: u32 = 20;
+
+/// Inflates a compressed batch: at most `limit` bytes, and a window of at
+/// most 2^20 bytes.
+pub fn inflate(compressed: &[u8], limit: usize) -> Result<Bytes, InflateError> {
+    use std::io::Read;
+    let mut decoder = zstd::stream::read::Decoder::new(compressed)?;
+    decoder.window_log_max(MAX_WINDOW_LOG)?;
+    let mut out = Vec::new();
+    decoder.take(limit as u64 + 1).read_to_end(&mut out)?;
+    if out.len() > limit {
+        return Err(InflateError::TooLarge(limit));
+    }
+    Ok(out.into())
+}
+
+/// Why a compressed batch could not be inflated.
+#[derive(Debug, thiserror::Error)]
+pub enum InflateError {
+    #[error("not zstd, or a window over 2^20 bytes: {0}")]
+    Zstd(#[from] std::io::Error),
+    #[error("more than {0} bytes once inflated")]
+    TooLarge(usize),
+}
+
 /// True when a spooled payload is in this layout (zstd's frame magic), not
 /// the gzipped JSON of an older connector.
 pub fn is_compressed_batch(payload: &[u8]) -> bool {
@@ -153,19 +188,30 @@ pub fn decode(bytes: Bytes) -> Result<CheckedBatch, BatchError> {
         .map_err(|_| BatchError::BatchId)?
         .to_string();
     let n_sources = take_u32(&mut b, "sources")? as usize;
-    if n_sources > b.len() / 32 {
+    if n_sources > MAX_EVENTS {
+        return Err(BatchError::TooMany(n_sources));
+    }
+    if n_sources > b.len() {
         return Err(BatchError::Truncated("sources"));
     }
-    let sources: Vec<Arc<str>> = (0..n_sources)
-        .map(|_| {
-            let raw = b.split_to(32);
-            Arc::from(hex::encode(&raw))
-        })
-        .collect();
+    // A source that is not a key hash stays `None`: its events are forged.
+    let mut sources: Vec<Option<Arc<str>>> = Vec::with_capacity(n_sources);
+    for _ in 0..n_sources {
+        let len = take_u8(&mut b, "source")? as usize;
+        let text = take(&mut b, len, "source")?;
+        sources.push(
+            (text.len() == 64 && text.iter().all(u8::is_ascii_hexdigit))
+                .then(|| Arc::from(std::str::from_utf8(&text).unwrap_or_default())),
+        );
+    }
     let n_events = take_u32(&mut b, "events")? as usize;
+    if n_events > MAX_EVENTS {
+        return Err(BatchError::TooMany(n_events));
+    }
     if n_events > b.len() / EVENT_HEADER {
         return Err(BatchError::Truncated("events"));
     }
+    let mut forged = 0;
     let mut events = Vec::with_capacity(n_events);
     for i in 0..n_events {
         if b.len() < EVENT_HEADER {
@@ -185,6 +231,10 @@ pub fn decode(bytes: Bytes) -> Result<CheckedBatch, BatchError> {
         let _received_at_ms = b.get_u64();
         let len = b.get_u32() as usize;
         let body = take(&mut b, len, "body")?;
+        let Some(source) = source else {
+            forged += 1;
+            continue;
+        };
         let key = dedup_key(&source, msg_type, &body);
         events.push(CheckedEvent {
             channel,
@@ -200,7 +250,7 @@ pub fn decode(bytes: Bytes) -> Result<CheckedBatch, BatchError> {
     Ok(CheckedBatch {
         batch_id,
         events,
-        forged: 0,
+        forged,
     })
 }
 
@@ -280,7 +330,7 @@ mod tests {
         ];
         let raw = encode("b-1", events.iter());
         // magic, id, two sources, three events with their bodies.
-        assert_eq!(raw.len(), 4 + 1 + 3 + 4 + 64 + 4 + 3 * EVENT_HEADER + 8);
+        assert_eq!(raw.len(), 4 + 1 + 3 + 4 + 2 * 65 + 4 + 3 * EVENT_HEADER + 8);
         let batch = decode(Bytes::from(raw)).unwrap();
         assert_eq!(batch.batch_id, "b-1");
         assert_eq!(batch.events.len(), 3);
@@ -292,8 +342,20 @@ mod tests {
         }
         let packed = encode_compressed("b-1", events.iter());
         assert!(is_compressed_batch(&packed));
-        let unpacked = zstd::bulk::decompress(&packed, 1 << 20).unwrap();
-        assert_eq!(decode(Bytes::from(unpacked)).unwrap(), batch);
+        assert_eq!(decode(inflate(&packed, 1 << 20).unwrap()).unwrap(), batch);
+        assert!(matches!(
+            inflate(&packed, 10),
+            Err(InflateError::TooLarge(10))
+        ));
+        // A frame asking for a 2^27 window is refused before it is set aside.
+        let mut wide = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        wide.window_log(27).unwrap();
+        std::io::Write::write_all(&mut wide, &vec![7u8; 1 << 21]).unwrap();
+        let wide = wide.finish().unwrap();
+        assert!(matches!(
+            inflate(&wide, 32 << 20),
+            Err(InflateError::Zstd(_))
+        ));
     }
 
     #[test]
@@ -350,18 +412,43 @@ mod tests {
         assert_eq!(decode(Bytes::from(trailing)), Err(BatchError::Trailing(1)));
         // An event naming a source the batch does not list.
         let mut lie = raw.clone();
-        let at = 4 + 1 + 2 + 4 + 32 + 4 + 1;
+        let at = 4 + 1 + 2 + 4 + 65 + 4 + 1;
         lie[at..at + 4].copy_from_slice(&7u32.to_be_bytes());
         assert_eq!(decode(Bytes::from(lie)), Err(BatchError::Source(0, 7, 1)));
         // Counts far beyond the bytes allocate nothing.
         let mut huge = raw[..4 + 1 + 2].to_vec();
-        huge.extend_from_slice(&u32::MAX.to_be_bytes());
+        huge.extend_from_slice(&60_000u32.to_be_bytes());
         assert_eq!(
-            decode(Bytes::from(huge)),
+            decode(Bytes::from(huge.clone())),
             Err(BatchError::Truncated("sources"))
         );
+        huge[4 + 1 + 2..4 + 1 + 2 + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(
+            decode(Bytes::from(huge)),
+            Err(BatchError::TooMany(u32::MAX as usize))
+        );
         let mut channel = raw;
-        channel[4 + 1 + 2 + 4 + 32 + 4] = 9;
+        channel[4 + 1 + 2 + 4 + 65 + 4] = 9;
         assert_eq!(decode(Bytes::from(channel)), Err(BatchError::Channel(0, 9)));
+        // More events than a batch may hold, whatever the bytes.
+        let mut many = b"SCB1\x00\x00\x00\x00\x00".to_vec();
+        many.extend_from_slice(&(MAX_EVENTS as u32 + 1).to_be_bytes());
+        many.resize(many.len() + (MAX_EVENTS + 1) * EVENT_HEADER, 0);
+        assert_eq!(
+            decode(Bytes::from(many)),
+            Err(BatchError::TooMany(MAX_EVENTS + 1))
+        );
+    }
+
+    #[test]
+    fn an_event_whose_source_is_no_key_hash_is_forged_in_this_form_too() {
+        let good = "ab".repeat(32);
+        let events = [
+            event("not a key hash", Channel::Controller, b"x"),
+            event(&good, Channel::Controller, b"y"),
+        ];
+        let batch = decode(Bytes::from(encode("s", events.iter()))).unwrap();
+        assert_eq!((batch.events.len(), batch.forged), (1, 1));
+        assert_eq!(&*batch.events[0].source, good.as_str());
     }
 }

@@ -143,6 +143,14 @@ fn ip(t: &Tlv<'_>) -> Option<IpAddr> {
     }
 }
 
+/// The controller's timestamp of a notification body, read from its
+/// TIMESTAMP TLV and nothing else: the cloud orders its dedup index by it,
+/// so it must stay the same for a body whatever else is parsed from it.
+pub fn timestamp_ms(body: &[u8]) -> Option<u64> {
+    let [ts] = find_tags(body, [tag::TIMESTAMP_MS]).ok()?;
+    ts?.u64()
+}
+
 /// Everything a notification body may carry; fields a given notification
 /// does not use are `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -505,6 +505,8 @@ impl SimController {
         }
         if !out.is_empty() {
             write(wr, &out).await?;
+            // Sent means handed to the kernel, not left in the TLS buffer.
+            wr.flush().await.map_err(|e| e.to_string())?;
         }
         if !data.is_empty() {
             let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
