@@ -311,7 +311,7 @@ mod tests {
         let source = queue.for_source();
         for i in 0..40u8 {
             let body = bytes::Bytes::from(vec![i; 60_000]);
-            let e = Event::new(Channel::Controller, "src".into(), 15, body);
+            let e = Event::new(Channel::Controller, "ab".repeat(32).into(), 15, body);
             source.try_push(e).map_err(|_| "queued").unwrap();
         }
         drop((source, queue));
