@@ -19,8 +19,8 @@ use tower_http::decompression::RequestDecompressionLayer;
 use super::registry::{self, Member};
 use super::{CloudError, CloudState, group_config, ingest, privacy};
 use crate::contract::cloud_api::{
-    AccessPointConfig, BatchAck, ControllerConfig, EventBatch, GroupConfig, Heartbeat,
-    HeartbeatAck, PROTOCOL_VERSION, RegisterRequest, RegisterResponse, path,
+    AccessPointConfig, BatchAck, ControllerConfig, GroupConfig, Heartbeat, HeartbeatAck,
+    PROTOCOL_VERSION, RegisterRequest, RegisterResponse, path,
 };
 use crate::contract::event_batch;
 use crate::portal::error::{ApiError, WebError};
@@ -226,18 +226,7 @@ async fn events(
         .get(http::header::CONTENT_ENCODING)
         .is_some_and(|e| e.as_bytes() == b"zstd");
     let batch = tokio::task::spawn_blocking(move || {
-        if compact {
-            let body = if zstd {
-                event_batch::inflate(&body, MAX_BATCH).map_err(|e| e.to_string())?
-            } else {
-                body
-            };
-            event_batch::decode(body).map_err(|e| e.to_string())
-        } else {
-            serde_json::from_slice::<EventBatch>(&body)
-                .map(event_batch::check_json)
-                .map_err(|e| e.to_string())
-        }
+        event_batch::read_request(compact, zstd, body, MAX_BATCH)
     })
     .await
     .map_err(|e| WebError::Internal(e.to_string()))?

@@ -102,8 +102,12 @@ pub fn ingest(
             let n = insert.execute(params![
                 member.group_id,
                 &e.key[..],
-                // The dedup index's order (`schema::event_ms`).
-                super::schema::event_ms(&e.body),
+                // The dedup index's order (`schema::event_ms`): the fields
+                // already read carry the same TIMESTAMP TLV's value.
+                fields.as_ref().map_or_else(
+                    || super::schema::event_ms(&e.body),
+                    |f| f.timestamp_ms.min(i64::MAX as u64) as i64,
+                ),
                 channel_name(e.channel),
                 &*e.source,
                 e.msg_type,

@@ -167,6 +167,28 @@ pub enum InflateError {
     TooLarge(usize),
 }
 
+/// A batch as a request carries it, in either form, checked: the compact
+/// layout (`compact`, compressed when `zstd`) or an older member's JSON
+/// (already inflated by the server). At most `limit` bytes once inflated.
+pub fn read_request(
+    compact: bool,
+    zstd: bool,
+    body: Bytes,
+    limit: usize,
+) -> Result<CheckedBatch, String> {
+    if !compact {
+        return serde_json::from_slice::<EventBatch>(&body)
+            .map(check_json)
+            .map_err(|e| e.to_string());
+    }
+    let body = if zstd {
+        inflate(&body, limit).map_err(|e| e.to_string())?
+    } else {
+        body
+    };
+    decode(body).map_err(|e| e.to_string())
+}
+
 /// True when a spooled payload is in this layout (zstd's frame magic), not
 /// the gzipped JSON of an older connector.
 pub fn is_compressed_batch(payload: &[u8]) -> bool {
@@ -200,8 +222,7 @@ pub fn decode(bytes: Bytes) -> Result<CheckedBatch, BatchError> {
         let len = take_u8(&mut b, "source")? as usize;
         let text = take(&mut b, len, "source")?;
         sources.push(
-            (text.len() == 64 && text.iter().all(u8::is_ascii_hexdigit))
-                .then(|| Arc::from(std::str::from_utf8(&text).unwrap_or_default())),
+            is_source(&text).then(|| Arc::from(std::str::from_utf8(&text).unwrap_or_default())),
         );
     }
     let n_events = take_u32(&mut b, "events")? as usize;
@@ -274,7 +295,7 @@ pub fn check_json(batch: EventBatch) -> CheckedBatch {
 
 fn check_json_event(e: WireEvent) -> Option<CheckedEvent> {
     use base64::Engine;
-    if e.source.len() != 64 || !e.source.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !is_source(e.source.as_bytes()) {
         return None;
     }
     let body = base64::engine::general_purpose::STANDARD
@@ -288,6 +309,11 @@ fn check_json_event(e: WireEvent) -> Option<CheckedEvent> {
         body: body.into(),
         key,
     })
+}
+
+/// A source the cloud takes, in either form: a key hash, 64 hex digits.
+fn is_source(text: &[u8]) -> bool {
+    text.len() == 64 && text.iter().all(u8::is_ascii_hexdigit)
 }
 
 fn take_u8(b: &mut Bytes, what: &'static str) -> Result<u8, BatchError> {

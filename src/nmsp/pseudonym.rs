@@ -170,11 +170,6 @@ impl Privacy {
     pub fn set(&self, schedule: PrivacySchedule) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(schedule);
     }
-
-    /// [`PrivacySchedule::apply`] with the schedule in force now.
-    pub fn apply(&self, timestamp_ms: u64, body: Bytes) -> Option<Bytes> {
-        self.current().apply(timestamp_ms, body)
-    }
 }
 
 #[cfg(test)]
