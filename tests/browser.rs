@@ -119,15 +119,29 @@ impl Browser {
     }
 
     async fn fill(&self, css: &str, text: &str) {
-        let el = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap();
-        el.clear().await.unwrap();
-        el.send_keys(text).await.unwrap();
+        // A page that re-renders between finding the field and typing
+        // makes the element stale (seen once in a suite run): find it again.
+        for attempt in 0.. {
+            let el = self
+                .client
+                .wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap();
+            let typed = async {
+                el.clear().await?;
+                el.send_keys(text).await
+            }
+            .await;
+            match typed {
+                Ok(()) => return,
+                Err(fantoccini::error::CmdError::Standard(e))
+                    if attempt < 3
+                        && e.error == fantoccini::error::ErrorStatus::StaleElementReference => {}
+                Err(e) => panic!("typing into {css}: {e}"),
+            }
+        }
     }
 
     async fn click(&self, css: &str) {
