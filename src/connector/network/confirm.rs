@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::NetworkSettings;
 use super::settings;
+use super::{NetworkInput, NetworkSettings};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{Db, DbError};
@@ -122,12 +122,28 @@ pub fn handoff(data_dir: &Path, s: &NetworkSettings) -> std::io::Result<()> {
     crate::connector::atomic_file::replace(&handoff_path(data_dir), &json)
 }
 
+/// What the helper already has: the hand-off file's settings, or, with no
+/// file yet, the image's own defaults (DHCP, its host name), which it
+/// applies without being handed anything. None when the file cannot be
+/// read as settings: it is then written again.
+fn already_handed(data_dir: &Path) -> Option<NetworkSettings> {
+    match std::fs::read(handoff_path(data_dir)) {
+        Ok(bytes) => serde_json::from_slice::<NetworkInput>(&bytes)
+            .ok()?
+            .validate()
+            .ok(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(NetworkSettings::default()),
+        Err(_) => None,
+    }
+}
+
 /// The service's side, in the image: hands the settings in force to the
-/// helper at start (a first boot's config drive may have changed them),
-/// and puts the previous ones back when a change was not confirmed in
-/// time.
+/// helper when they differ from what it has (at start, a first boot's
+/// config drive may have changed them; each hand-off makes the helper
+/// reload the network, so an unchanged one is not repeated), and puts the
+/// previous settings back when a change was not confirmed in time.
 pub async fn watch(db: Db, data_dir: PathBuf, shutdown: CancellationToken) {
-    let mut handed: Option<NetworkSettings> = None;
+    let mut handed = already_handed(&data_dir);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -210,5 +226,19 @@ mod tests {
         let back: NetworkInput =
             serde_json::from_slice(&std::fs::read(handoff_path(dir.path())).unwrap()).unwrap();
         assert_eq!(back.validate().unwrap(), at("10.0.0.7/24"));
+    }
+
+    #[test]
+    fn the_helper_is_handed_only_what_it_does_not_have() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            already_handed(dir.path()),
+            Some(NetworkSettings::default()),
+            "a fresh image applies its defaults without a hand-off"
+        );
+        handoff(dir.path(), &at("10.0.0.7/24")).unwrap();
+        assert_eq!(already_handed(dir.path()), Some(at("10.0.0.7/24")));
+        std::fs::write(handoff_path(dir.path()), b"{ not settings").unwrap();
+        assert_eq!(already_handed(dir.path()), None, "written again");
     }
 }
