@@ -457,13 +457,16 @@ async fn same_instance_from_elsewhere_is_refused_and_incompatible_members_are_fl
 }
 
 /// An upgrade finds the spool as the older version wrote it (gzipped JSON
-/// batches): they are sent as they are, and the cloud takes them.
+/// batches): they are sent as they are, and the cloud takes them. An event
+/// altered on disk since fails the cloud's checks: it is refused and
+/// counted on both ends.
 #[tokio::test]
 async fn a_spool_an_older_version_wrote_is_delivered_after_the_upgrade() {
-    let (_dir, cloud, _, _, c) = linked("127.0.0.93", "Upgraded", "127.0.0.94").await;
+    let (_dir, cloud, group, _, c) = linked("127.0.0.93", "Upgraded", "127.0.0.94").await;
 
     let source = "ab".repeat(32);
-    let events: Vec<Value> = (1..=3).map(|seq| older_json_event(&source, seq)).collect();
+    let mut events: Vec<Value> = (1..=4).map(|seq| older_json_event(&source, seq)).collect();
+    events[3]["key"] = json!("00".repeat(32));
     let payload = older_batch("spooled-before", &events);
     let mut db = rusqlite::Connection::open(c.data_dir().join("connector.db")).unwrap();
     db.busy_timeout(Duration::from_secs(5)).unwrap();
@@ -475,15 +478,31 @@ async fn a_spool_an_older_version_wrote_is_delivered_after_the_upgrade() {
         i64::MAX,
     )
     .unwrap();
-    let firehose = eventually(10, "the older batch on the firehose", || async {
-        let e = cloud.firehose().await;
-        (e.len() >= 3).then_some(e)
+    let status = eventually(10, "the older batch delivered", || async {
+        let s = c.get_json("/api/v1/status").await;
+        (s["spool"]["events"] == 0).then_some(s)
     })
     .await;
+    let firehose = cloud.firehose().await;
     assert_eq!(firehose.len(), 3);
     assert!(firehose.iter().all(|e| e["source"] == source.as_str()));
-    let status = c.get_json("/api/v1/status").await;
-    assert_eq!(status["spool"]["events"], 0, "{status}");
+    assert_eq!(status["cloud_link"]["refused_failed_checks"], 1, "{status}");
+    assert!(
+        c.get_text("/metrics")
+            .await
+            .contains("spaces_events_lost_total{reason=\"failed_cloud_checks\"} 1")
+    );
+    assert!(
+        c.page("/")
+            .await
+            .contains(r#"id="refused-failed-checks" class="error-text">1<"#)
+    );
+    assert!(
+        cloud
+            .group_page(&group)
+            .await
+            .contains(r#"id="events-failed-checks">1<"#)
+    );
     c.app.stop().await;
     cloud.shutdown().await;
 }

@@ -71,6 +71,7 @@ pub fn ingest(
             duplicates: (events - new) as usize,
             replayed_batch: true,
             too_old: 0,
+            failed_checks: 0,
         });
     }
     let now_ms = crate::clock::now_ms() as i64;
@@ -142,10 +143,17 @@ pub fn ingest(
     )?;
     if too_old > 0 {
         tracing::warn!(member = %member.instance_id, too_old, "events older than the dedup window refused");
+    }
+    if batch.forged > 0 {
+        tracing::warn!(member = %member.instance_id, failed_checks = batch.forged,
+            "events that failed the checks (key or source) refused");
+    }
+    if too_old > 0 || batch.forged > 0 {
         tx.execute(
-            "INSERT INTO group_refusals (group_id, too_old) VALUES (?1, ?2)
-             ON CONFLICT (group_id) DO UPDATE SET too_old = too_old + excluded.too_old",
-            params![member.group_id, too_old as i64],
+            "INSERT INTO group_refusals (group_id, too_old, failed_checks) VALUES (?1, ?2, ?3)
+             ON CONFLICT (group_id) DO UPDATE SET too_old = too_old + excluded.too_old,
+                 failed_checks = failed_checks + excluded.failed_checks",
+            params![member.group_id, too_old as i64, batch.forged as i64],
         )?;
     }
     tx.commit()?;
@@ -155,19 +163,34 @@ pub fn ingest(
         duplicates: accepted - new,
         replayed_batch: false,
         too_old,
+        failed_checks: batch.forged,
     })
 }
 
-/// Events of a group refused as older than the dedup window, in all.
-pub fn too_old(conn: &Connection, group_id: &str) -> Result<i64, DbError> {
+/// Events of a group the cloud refused, in all, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refusals {
+    /// Older than the dedup window.
+    pub too_old: i64,
+    /// Failed the checks: a key that does not match its event, a source
+    /// that is no key hash.
+    pub failed_checks: i64,
+}
+
+pub fn refusals(conn: &Connection, group_id: &str) -> Result<Refusals, DbError> {
     Ok(conn
         .query_row(
-            "SELECT too_old FROM group_refusals WHERE group_id = ?1",
+            "SELECT too_old, failed_checks FROM group_refusals WHERE group_id = ?1",
             [group_id],
-            |r| r.get(0),
+            |r| {
+                Ok(Refusals {
+                    too_old: r.get(0)?,
+                    failed_checks: r.get(1)?,
+                })
+            },
         )
         .optional()?
-        .unwrap_or(0))
+        .unwrap_or_default())
 }
 
 /// Per-source totals of a group.
@@ -337,8 +360,17 @@ mod tests {
                 batch_id: "2".into(),
                 events: vec![forged, event("ab", b"five")],
             };
-            assert_eq!(ingest(c, &member("A"), &bad, DAY_MS)?.accepted, 0);
+            let ack = ingest(c, &member("A"), &bad, DAY_MS)?;
+            assert_eq!((ack.accepted, ack.failed_checks), (0, 2));
             assert_eq!(firehose_page(c, "t", 0, 100)?.len(), 3);
+            assert_eq!(
+                refusals(c, "g")?,
+                Refusals {
+                    too_old: 0,
+                    failed_checks: 2
+                },
+                "counted for the group"
+            );
             Ok::<_, DbError>(())
         })
         .unwrap();
@@ -371,7 +403,7 @@ mod tests {
                 (1, 1),
                 "the stale replay is refused"
             );
-            assert_eq!(too_old(c, "g")?, 1, "and counted");
+            assert_eq!(refusals(c, "g")?.too_old, 1, "and counted");
             // Purging goes by what was stored at a mark, whatever the clock.
             let m = mark(c)?;
             let later = EventBatch {

@@ -81,8 +81,8 @@ struct GroupPage {
     new_token: Option<String>,
     /// Events no member delivered, per source.
     gaps: Vec<super::gaps::SourceGaps>,
-    /// Events refused as older than the dedup window.
-    too_old: i64,
+    /// Events refused, by reason.
+    refused: ingest::Refusals,
     error: Option<String>,
 }
 
@@ -441,7 +441,7 @@ async fn group_page(
                 .collect();
             let totals = ingest::totals(c, &id)?;
             let gaps = super::gaps::report(c, &id, crate::clock::steady_now_ms() as i64)?;
-            let too_old = ingest::too_old(c, &id)?;
+            let refused = ingest::refusals(c, &id)?;
             let sum = Totals {
                 source: "all".into(),
                 received: totals.iter().map(|t| t.received).sum(),
@@ -460,7 +460,7 @@ async fn group_page(
                 sum,
                 new_token,
                 gaps,
-                too_old,
+                refused,
                 error,
             })
         })

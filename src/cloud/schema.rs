@@ -152,6 +152,9 @@ CREATE TABLE group_access_points (
         // first, a batch's inserts land on a few pages at the index's end.
         // Exact still: one body, one timestamp, one key.
         M::up_with_hook(EVENTS_BY_TIME, fill_event_times),
+        // Events that failed the cloud's checks, counted with the other
+        // refusals.
+        M::up("ALTER TABLE group_refusals ADD COLUMN failed_checks INTEGER NOT NULL DEFAULT 0;"),
     ])
 }
 

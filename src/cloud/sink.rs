@@ -66,6 +66,7 @@ impl Sink {
             duplicates: 0,
             replayed_batch: false,
             too_old: 0,
+            failed_checks: batch.forged,
         }
     }
 

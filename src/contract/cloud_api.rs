@@ -148,6 +148,11 @@ pub struct BatchAck {
     /// them twice. Counted on both ends.
     #[serde(default)]
     pub too_old: usize,
+    /// Events that failed the cloud's checks (a key that does not match
+    /// its event, a source that is no key hash): not kept. Counted on
+    /// both ends.
+    #[serde(default)]
+    pub failed_checks: usize,
 }
 
 /// What a member reports every few seconds.

@@ -438,13 +438,19 @@ impl ReadyAppliance {
 
     /// `GET` an API path with the bearer token, as JSON.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get(path).await.json().await.unwrap()
+    }
+
+    /// `GET` an API path with the bearer token, as text (`/metrics`).
+    pub async fn get_text(&self, path: &str) -> String {
+        self.get(path).await.text().await.unwrap()
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(self.app.at(path))
             .bearer_auth(&self.api)
             .send()
-            .await
-            .unwrap()
-            .json()
             .await
             .unwrap()
     }

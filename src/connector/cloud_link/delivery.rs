@@ -23,14 +23,22 @@ pub(super) async fn deliver(
 ) -> Result<(), ClientError> {
     match client.events(batch.payload.clone()).await {
         Ok(ack) => {
-            if ack.too_old > 0 {
-                uplink
-                    .refused_too_old
-                    .fetch_add(ack.too_old as u64, Relaxed);
-                tracing::warn!(
-                    events = ack.too_old,
-                    "the cloud refused events older than its dedup window"
-                );
+            for (n, counter, why) in [
+                (
+                    ack.too_old,
+                    &uplink.refused_too_old,
+                    "older than its dedup window",
+                ),
+                (
+                    ack.failed_checks,
+                    &uplink.refused_failed_checks,
+                    "that failed its checks (key or source)",
+                ),
+            ] {
+                if n > 0 {
+                    counter.fetch_add(n as u64, Relaxed);
+                    tracing::warn!(events = n, "the cloud refused events {why}");
+                }
             }
             uplink.delivered.fetch_add(batch.events as u64, Relaxed);
             uplink.batches_delivered.fetch_add(1, Relaxed);

@@ -85,6 +85,8 @@ pub struct LinkView {
     pub lost_storage_error: u64,
     /// Events the cloud refused as older than its dedup window.
     pub refused_too_old: u64,
+    /// Events the cloud refused as failing its checks.
+    pub refused_failed_checks: u64,
     pub last_loss: Option<String>,
     /// Spooling is failing for want of disk space right now.
     pub disk_full: bool,
@@ -212,6 +214,7 @@ impl CloudLink {
             lost_disk_full: self.uplink.lost_disk_full.load(Relaxed),
             lost_storage_error: self.uplink.lost_storage_error.load(Relaxed),
             refused_too_old: self.uplink.refused_too_old.load(Relaxed),
+            refused_failed_checks: self.uplink.refused_failed_checks.load(Relaxed),
             last_loss: self
                 .uplink
                 .last_loss

@@ -51,6 +51,9 @@ pub struct UplinkStats {
     pub lost_storage_error: AtomicU64,
     /// Events the cloud refused as older than its dedup window.
     pub refused_too_old: AtomicU64,
+    /// Events the cloud refused as failing its checks (a key or a source
+    /// it does not accept).
+    pub refused_failed_checks: AtomicU64,
     /// The last reason events were lost, for the dashboard.
     pub last_loss: std::sync::Mutex<Option<String>>,
     /// True while spooling fails for want of space (cleared by the next

@@ -279,6 +279,7 @@ pub async fn metrics(State(state): State<AppState>, _: ApiCaller) -> Result<Resp
             ("disk_full", link.lost_disk_full),
             ("storage_error", link.lost_storage_error),
             ("too_old", link.refused_too_old),
+            ("failed_cloud_checks", link.refused_failed_checks),
         ],
         spooled: link.spool.events.max(0) as u64,
         ap_refused: admission.refused_total.load(Relaxed),
