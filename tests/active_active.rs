@@ -173,14 +173,7 @@ async fn pair_survives_sigkill_with_no_gap_and_no_duplicate() {
     );
 
     // The controllers list both connectors as separate TLS rows.
-    let s: Value = plain
-        .get(&status_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let s: Value = json_of(plain.get(&status_url)).await;
     for c in s["controllers"].as_array().unwrap() {
         for ip in ["127.0.0.61", "127.0.0.62"] {
             assert!(c["connectors"][ip].is_object(), "{ip} on {}", c["name"]);

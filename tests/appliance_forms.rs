@@ -250,14 +250,7 @@ async fn token_page_stores_good_tokens_and_explains_bad_ones() {
     );
     let r = paste_token(&c, &app, "garbage token").await;
     assert_eq!(r.status(), 422);
-    let stored: serde_json::Value = c
-        .get(app.at("/api/v1/token"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored: serde_json::Value = json_of(c.get(app.at("/api/v1/token"))).await;
     assert!(stored["token"].is_null(), "nothing stored on error");
 
     let r = paste_token(&c, &app, &good).await;

@@ -134,18 +134,15 @@ async fn events_reach_the_firehose_exactly_once() {
         .collect();
     let source = copies[0]["source"].as_str().unwrap().to_string();
     copies.push(older_json_event(&source, 9_999));
-    let ack: Value = older
-        .post(format!("{}/api/v1/events", cloud.url))
-        .bearer_auth(&cred)
-        .header("content-type", "application/json")
-        .header("content-encoding", "gzip")
-        .body(older_batch("older-1", &copies))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ack: Value = json_of(
+        older
+            .post(format!("{}/api/v1/events", cloud.url))
+            .bearer_auth(&cred)
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(older_batch("older-1", &copies)),
+    )
+    .await;
     assert_eq!(
         (ack["new"].as_u64(), ack["duplicates"].as_u64()),
         (Some(1), Some(1000)),
@@ -316,15 +313,12 @@ async fn register_member(
     instance: &str,
     protocol: u32,
 ) -> String {
-    let r: Value = client
-        .post(format!("{}/api/v1/register", cloud.url))
-        .json(&register_body(token, instance, protocol))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = json_of(
+        client
+            .post(format!("{}/api/v1/register", cloud.url))
+            .json(&register_body(token, instance, protocol)),
+    )
+    .await;
     r["credential"].as_str().unwrap().to_string()
 }
 
@@ -412,16 +406,13 @@ async fn same_instance_from_elsewhere_is_refused_and_incompatible_members_are_fl
         "controllers_active": 0, "controllers_total": 0, "active_controllers": [], "event_rate": 0.0,
         "events_total": 0, "spooled_events": 0, "dropped_events": 0
     });
-    let ack: Value = newer
-        .post(format!("{}/api/v1/heartbeat", cloud.url))
-        .bearer_auth(&cred)
-        .json(&hb)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ack: Value = json_of(
+        newer
+            .post(format!("{}/api/v1/heartbeat", cloud.url))
+            .bearer_auth(&cred)
+            .json(&hb),
+    )
+    .await;
     assert_eq!(ack["group_compatible"], false);
     let s = eventually(10, "connector flags the incompatible peer", || async {
         let s = c.status().await;

@@ -48,16 +48,12 @@ async fn three_controllers_active_and_counts_agree_exactly() {
         assert_eq!(l["malformed"], 0);
         assert!(l["connected_at"].is_i64());
     }
-    let totals: Value = rig
-        .http
-        .get(rig.app.at("/api/v1/stats"))
-        .bearer_auth(&rig.api)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let totals: Value = json_of(
+        rig.http
+            .get(rig.app.at("/api/v1/stats"))
+            .bearer_auth(&rig.api),
+    )
+    .await;
     assert_eq!(
         totals["controller_channel"]["totals"]["incoming_messages"],
         1500

@@ -113,15 +113,12 @@ async fn a_certificate_from_the_admins_ca_is_served_without_a_restart() {
     // The next connection, same process: verified against the CA alone.
     let r = trusting(&ca_pem).get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let shown: serde_json::Value = trusting(&ca_pem)
-        .get(c.app.at("/api/v1/settings/web-certificate"))
-        .bearer_auth(&c.api)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: serde_json::Value = json_of(
+        trusting(&ca_pem)
+            .get(c.app.at("/api/v1/settings/web-certificate"))
+            .bearer_auth(&c.api),
+    )
+    .await;
     assert!(
         shown["certificate"]["issuer"]
             .as_str()

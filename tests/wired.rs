@@ -355,20 +355,14 @@ async fn with_privacy_on_no_client_identity_reaches_the_cloud_and_copies_still_d
     }
     // A connector too old to hash (protocol 1) may join, but what it
     // sends is refused, with the reason, rather than stored in the clear.
-    let old: Value = cloud
+    let old: Value = json_of(cloud
         .http
         .post(format!("{}/api/v1/register", cloud.url))
         .json(&serde_json::json!({
             "token": cloud.token, "instance_id": uuid::Uuid::new_v4().to_string(), "hostname": "old",
             "addresses": [], "software_version": "0.0.9", "protocol_version": 1,
             "member_key": "k".repeat(43)
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        }))).await;
     let batch = serde_json::json!({"batch_id": "old-1", "events": [{
         "key": "00".repeat(32), "channel": "controller", "source": "ab", "msg_type": 40,
         "body": "AAIACAAAAAAAAAAB", "received_at_ms": 1

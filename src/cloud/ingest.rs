@@ -141,14 +141,9 @@ pub fn ingest(
     )?
     .execute(params![member.instance_id, batch.batch_id, accepted as i64, new as i64, crate::clock::now_unix()],
     )?;
-    if too_old > 0 {
-        tracing::warn!(member = %member.instance_id, too_old, "events older than the dedup window refused");
-    }
-    if batch.forged > 0 {
-        tracing::warn!(member = %member.instance_id, failed_checks = batch.forged,
-            "events that failed the checks (key or source) refused");
-    }
     if too_old > 0 || batch.forged > 0 {
+        tracing::warn!(member = %member.instance_id, too_old, failed_checks = batch.forged,
+            "events refused: older than the dedup window, or failing the checks (key or source)");
         tx.execute(
             "INSERT INTO group_refusals (group_id, too_old, failed_checks) VALUES (?1, ?2, ?3)
              ON CONFLICT (group_id) DO UPDATE SET too_old = too_old + excluded.too_old,

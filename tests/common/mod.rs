@@ -326,16 +326,14 @@ pub async fn api_token_at(c: &reqwest::Client, base: &str) -> String {
     between(&r.text().await.unwrap(), "id=\"new-api-token\">", "<")
 }
 
+/// Sends `request` and reads the answer as JSON (any status).
+pub async fn json_of<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> T {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 pub async fn controller_count(c: &reqwest::Client, app: &TestAppliance, api: &str) -> usize {
-    let list: Vec<serde_json::Value> = c
-        .get(app.at("/api/v1/controllers"))
-        .bearer_auth(api)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<serde_json::Value> =
+        json_of(c.get(app.at("/api/v1/controllers")).bearer_auth(api)).await;
     list.len()
 }
 

@@ -498,14 +498,7 @@ impl SimProc {
     /// `status.json`: every controller's generated count, restarts and
     /// per-connector rows.
     pub async fn status(&self) -> serde_json::Value {
-        self.http
-            .get(&self.status_url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        super::json_of(self.http.get(&self.status_url)).await
     }
 
     /// Notifications controller `i` (0-based) produced so far.

@@ -114,6 +114,14 @@ impl CloudClient {
         if status.is_server_error() || status == StatusCode::SERVICE_UNAVAILABLE {
             return Err(ClientError::Unreachable(format!("{status}: {message}")));
         }
+        // A cloud older than this connector cannot read what it sends (the
+        // compact event batches): not a refusal of this request's content,
+        // so nothing is dropped for it; the link shows why.
+        if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            return Err(ClientError::Protocol(format!(
+                "the cloud cannot read this connector's requests ({message}): it is older than this connector; upgrade the cloud. Events stay in the spool until then"
+            )));
+        }
         Err(ClientError::Refused {
             status: status.as_u16(),
             code,

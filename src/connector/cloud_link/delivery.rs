@@ -1,7 +1,8 @@
 //! Delivering one spooled batch and acting on the cloud's answer: an
 //! acknowledged batch leaves the spool (or is remembered for removal when
 //! the disk refuses even that), a batch the cloud refuses for good is
-//! dropped and counted, and a cloud too old to read it keeps it spooled.
+//! dropped and counted; any other failure (a cloud too old to read it,
+//! see `client`) keeps it spooled.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -50,16 +51,6 @@ pub(super) async fn deliver(
             }
             Ok(())
         }
-        // A cloud older than this connector cannot inflate or read the
-        // compact batches (HTTP 415): nothing is dropped, the link shows
-        // why, and the spool delivers once the cloud is upgraded.
-        Err(ClientError::Refused {
-            status: 415,
-            message,
-            ..
-        }) => Err(ClientError::Protocol(format!(
-            "the cloud cannot read this connector's event batches ({message}): it is older than this connector; upgrade the cloud. Events stay in the spool until then"
-        ))),
         Err(ClientError::Refused {
             status, message, ..
         }) if status != 401 => {
